@@ -1,0 +1,100 @@
+"""Trace-time argument checks shared by the loss families.
+
+Every public loss validates its arguments before any arithmetic, so a wrong
+shape or dtype fails at trace time with a message that names the argument and
+the fix, instead of surfacing as a NaN several steps later. The checks only
+look at static properties (shape, dtype, Python values), so they are free under
+``jax.jit`` and work on tracers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_array",
+    "check_floating",
+    "check_labels",
+    "check_ndim",
+    "check_positive",
+    "compute_dtype",
+]
+
+
+def check_array(x: Any, name: str) -> jax.Array:
+    """Returns ``x`` as a JAX array, or raises a ValueError naming ``name``."""
+    if isinstance(x, (jax.Array, np.ndarray)) or hasattr(x, "aval"):
+        return jnp.asarray(x)
+    raise ValueError(
+        f"`{name}` must be a JAX or NumPy array, got {type(x).__name__}; "
+        f"wrap it with jnp.asarray(...)."
+    )
+
+
+def check_floating(x: jax.Array, name: str) -> None:
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise ValueError(
+            f"`{name}` must have a floating dtype, got {x.dtype}; "
+            f"cast it with {name}.astype(jnp.float32)."
+        )
+
+
+def check_ndim(x: jax.Array, name: str, ndim: int | tuple[int, ...], shape_doc: str) -> None:
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.ndim not in allowed:
+        raise ValueError(
+            f"`{name}` must have shape {shape_doc}, got shape {tuple(x.shape)}."
+        )
+
+
+def check_labels(labels: Any, batch: int, num_classes: int | None = None,
+                 name: str = "labels") -> jax.Array:
+    """Integer labels of shape (batch,). Values are not checked (they may be traced)."""
+    labels = check_array(labels, name)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise ValueError(
+            f"`{name}` must hold integer class indices, got dtype {labels.dtype}; "
+            f"pass integer labels (one-hot targets: use labels.argmax(-1))."
+        )
+    if labels.shape != (batch,):
+        raise ValueError(
+            f"`{name}` must have shape (batch,) = ({batch},), got {tuple(labels.shape)}."
+        )
+    if num_classes is not None and not isinstance(labels, jax.core.Tracer):
+        concrete = np.asarray(labels)
+        if concrete.size and (concrete.min() < 0 or concrete.max() >= num_classes):
+            raise ValueError(
+                f"`{name}` values must lie in [0, {num_classes}), got range "
+                f"[{concrete.min()}, {concrete.max()}]."
+            )
+    return labels
+
+
+def check_positive(value: float, name: str, *, allow_zero: bool = False) -> None:
+    """Checks a Python-number hyper-parameter (skipped for traced values)."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    v = float(np.asarray(value))
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"`{name}` must be finite and {bound}, got {value!r}.")
+
+
+def compute_dtype(*arrays: jax.Array) -> jnp.dtype:
+    """float32 for half-precision inputs (bf16/fp16 accumulate in float32), else the input dtype."""
+    dtype = jnp.result_type(*arrays)
+    if jnp.finfo(dtype).bits < 32:
+        return jnp.dtype(jnp.float32)
+    return jnp.dtype(dtype)
+
+
+def as_float_array(x: Any, name: str) -> jax.Array:
+    """check_array + check_floating, returning the array upcast to its compute dtype."""
+    x = check_array(x, name)
+    check_floating(x, name)
+    return x.astype(compute_dtype(x))
