@@ -12,12 +12,14 @@ import importlib
 _FAMILIES = {
     "mfd": ("feature_correlation", "mfd_loss", "mean_abs_correlation"),
     "pod": ("pedcc", "cosine_loss", "nac_loss", "sc_loss", "pod_loss", "pedcc_loss",
-            "nac_delta"),
+            "nac_delta", "nac_norm_stats", "NAC_ALPHA", "NAC_INITIAL_MEAN_NORM",
+            "NAC_REFERENCE_INITIAL_DELTA"),
     "margin": ("softmax_cross_entropy", "am_softmax_loss", "arcface_loss",
                "combined_margin_loss", "l_softmax_loss", "w_softmax_loss", "center_loss",
                "center_update", "complement_entropy"),
     "self_supervised": ("barlow_twins_loss", "vicreg_loss"),
-    "classifiers": ("cosine_classify", "gda_fit", "gda_predict", "GDAClassifier"),
+    "classifiers": ("cosine_classify", "gda_fit", "gda_predict", "gda_log_joint",
+                    "ledoit_wolf_shrinkage", "GDAParams", "GDAClassifier"),
 }
 _WHERE = {name: family for family, names in _FAMILIES.items() for name in names}
 __all__ = sorted(_WHERE)
