@@ -21,6 +21,7 @@ order, ready for :func:`mfdjax.losses.mfd_loss`::
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 import flax.linen as nn
@@ -47,13 +48,26 @@ def sow_feature(module: nn.Module, features: str | None, level: str, name: str,
         module.sow(COLLECTION, name, x)
 
 
+def _natural_key(name: Any) -> tuple:
+    """Sort key comparing digit runs as numbers: "block2" < "block10", "Conv_9" < "Conv_10"."""
+    parts = re.split(r"(\d+)", str(name))
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
 def collect_features(intermediates: Mapping[str, Any]) -> list[jax.Array]:
-    """The sown maps as a flat list in network (call) order.
+    """The sown maps as a flat list in network order.
 
     Accepts either the ``intermediates`` collection itself or the whole dict of
     mutated collections returned by ``apply`` (it then reads ``[COLLECTION]``).
-    Flax builds the collection as modules run, so the nested dicts' insertion
-    order is call order; this walks them depth-first in that order.
+
+    Order: the keys of each nested dict are visited in *natural* order (digit runs
+    compared as numbers), and the values sown under one name in call order. Dict
+    insertion order cannot be used: a dict that leaves ``jax.jit`` (or passes
+    through ``jax.tree.map``/``eval_shape``) comes back with sorted keys. So the
+    naming contract for backbones is that sown names, and the names of the modules
+    on the path to them, sort in network order this way: ``stage0``,
+    ``stage1_block00``/``act1`` ... (Flax's automatic ``Block_0``, ``Block_1``, ...
+    names satisfy it within one module class). Each family's tests check it.
     """
     if not isinstance(intermediates, Mapping):
         raise ValueError(
@@ -66,8 +80,8 @@ def collect_features(intermediates: Mapping[str, Any]) -> list[jax.Array]:
 
     def walk(node: Any) -> None:
         if isinstance(node, Mapping):
-            for value in node.values():
-                walk(value)
+            for key in sorted(node, key=_natural_key):
+                walk(node[key])
         elif isinstance(node, (tuple, list)):
             for value in node:
                 walk(value)

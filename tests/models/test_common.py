@@ -65,3 +65,18 @@ def test_bad_level_and_bad_input_raise():
         check_level("stage")
     with pytest.raises(ValueError, match="intermediates"):
         collect_features([jnp.ones(3)])
+
+
+def test_order_survives_jit(net_and_vars):
+    """jit returns dicts with sorted keys; collect_features must not depend on insertion order."""
+    net, variables = net_and_vars
+    apply = jax.jit(lambda v, x: net.apply(v, x, features="layers", mutable=[COLLECTION]))
+    _, upd = apply(variables, jnp.ones((2, 3)))
+    assert list(upd[COLLECTION])[:3] == ["block0", "block1", "block10"]  # sorted as strings
+    assert [m.shape[-1] for m in collect_features(upd)] == list(range(2, 14))
+
+
+def test_natural_order_of_mixed_names():
+    maps = {"stage10": (jnp.zeros(10),), "stage2": (jnp.zeros(2),),
+            "stage0": (jnp.zeros(1),), "stage1_block02": {"act1": (jnp.zeros(3),)}}
+    assert [m.shape[0] for m in collect_features(maps)] == [1, 3, 2, 10]
