@@ -1,0 +1,192 @@
+"""Self-supervised decorrelation losses: Barlow Twins and VICReg.
+
+Both are batch-level losses on two embeddings of the same images, ``z1`` and
+``z2`` of shape (N, D), and return a scalar. mfd-loss.txt (eq. 3, section 3.3)
+cites Barlow Twins as the decorrelation loss MFD is contrasted with.
+
+``axis_name``: under ``shard_map``/``pmap`` with the batch split over a mapped
+axis, pass its name and every batch statistic (means, variances,
+cross-correlation / covariance sums) is taken over the GLOBAL batch with
+``psum``; every device then returns the same scalar. Half-precision inputs are
+computed in float32.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+
+from mfdjax.losses._checks import as_float_array, check_ndim, check_positive, compute_dtype
+
+__all__ = ["barlow_twins_loss", "vicreg_loss"]
+
+
+def _check_pair(z1, z2):
+    z1 = as_float_array(z1, "z1")
+    z2 = as_float_array(z2, "z2")
+    check_ndim(z1, "z1", 2, "(batch, dim)")
+    check_ndim(z2, "z2", 2, "(batch, dim)")
+    if z1.shape != z2.shape:
+        raise ValueError(
+            f"`z2` must have the same shape as `z1` {tuple(z1.shape)} (two views of the "
+            f"same batch), got {tuple(z2.shape)}.")
+    dtype = compute_dtype(z1, z2)
+    return z1.astype(dtype), z2.astype(dtype)
+
+
+def _batch_sum(x, axis_name):
+    s = jnp.sum(x, axis=0)
+    return s if axis_name is None else jax.lax.psum(s, axis_name)
+
+
+def _global_count(n, axis_name):
+    return n if axis_name is None else jax.lax.psum(n, axis_name)
+
+
+def _off_diagonal_sq_sum(m):
+    d = m.shape[0]
+    return jnp.sum(jnp.where(jnp.eye(d, dtype=bool), 0.0, m * m))
+
+
+def barlow_twins_loss(z1, z2, *, lam: float = 5e-3, eps: float = 1e-5,
+                      axis_name=None) -> jax.Array:
+    r"""Barlow Twins redundancy-reduction loss, scalar.
+
+    .. math::
+
+       \hat z^a_{b,i} = \frac{z^a_{b,i} - \mu^a_i}{\sqrt{\sigma^{a\,2}_i + \epsilon}},
+       \qquad
+       C_{ij} = \frac{1}{N} \sum_b \hat z^1_{b,i}\, \hat z^2_{b,j},
+
+       \mathcal L_{BT} = \sum_i (1 - C_{ii})^2 + \lambda \sum_i \sum_{j \ne i} C_{ij}^2 .
+
+    Each embedding is standardised over the batch (mean and biased variance,
+    as the authors' ``BatchNorm1d(affine=False)``, eps = 1e-5), so C is the
+    cross-correlation matrix (entries in [-1, 1] up to eps).
+
+    Args:
+      z1: (N, D) embeddings of the first view.
+      z2: (N, D) embeddings of the second view.
+      lam: off-diagonal weight lambda > 0 (paper: 5e-3; the authors' code uses
+        0.0051).
+      eps: variance floor of the standardisation.
+      axis_name: optional mapped axis for a global-batch loss (see module doc).
+
+    Returns:
+      Scalar loss.
+
+    References:
+      Zbontar, Jing, Misra, LeCun, Deny, "Barlow Twins: Self-Supervised Learning
+      via Redundancy Reduction", ICML 2021, eq. 1-2 and section 4; mfd-loss.txt
+      eq. 3.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> z = jnp.array([[1.0, 1.0], [-1.0, -1.0]])
+      >>> round(float(barlow_twins_loss(z, z, lam=1.0, eps=0.0)), 4)  # C = ones
+      2.0
+    """
+    z1, z2 = _check_pair(z1, z2)
+    check_positive(lam, "lam", allow_zero=True)
+    check_positive(eps, "eps", allow_zero=True)
+    n = _global_count(z1.shape[0], axis_name)
+
+    def standardise(z):
+        mean = _batch_sum(z, axis_name) / n
+        zc = z - mean
+        var = _batch_sum(zc * zc, axis_name) / n
+        return zc * jax.lax.rsqrt(var + eps)
+
+    a, b = standardise(z1), standardise(z2)
+    c = a.T @ b
+    if axis_name is not None:
+        c = jax.lax.psum(c, axis_name)
+    c = c / n
+    on_diag = jnp.sum((1.0 - jnp.diagonal(c)) ** 2)
+    return on_diag + lam * _off_diagonal_sq_sum(c)
+
+
+def vicreg_loss(z1, z2, *, sim_weight: float = 25.0, var_weight: float = 25.0,
+                cov_weight: float = 1.0, eps: float = 1e-4, gamma: float = 1.0,
+                variant: Literal["paper", "reference"] = "paper",
+                axis_name=None) -> jax.Array:
+    r"""VICReg (variance-invariance-covariance regularisation) loss, scalar.
+
+    .. math::
+
+       s(Z, Z') = \frac{1}{N} \sum_b \|z_b - z'_b\|_2^2, \qquad
+       v(Z) = \frac{1}{D} \sum_j \max\bigl(0,\ \gamma - \sqrt{\mathrm{Var}(z^j) + \epsilon}\bigr),
+
+       c(Z) = \frac{1}{D} \sum_{i \ne j} \mathrm{Cov}(Z)_{ij}^2, \qquad
+       \mathrm{Cov}(Z) = \frac{1}{N - 1} \sum_b (z_b - \bar z)(z_b - \bar z)^T,
+
+       \mathcal L = \lambda\, s(Z, Z') + \mu\,[v(Z) + v(Z')] + \nu\,[c(Z) + c(Z')] .
+
+    ``Var`` is the unbiased (N - 1) variance, as in the paper and code.
+
+    ``variant="reference"`` follows the authors' public code instead, which
+    differs by two factors: the invariance term is ``F.mse_loss`` (the mean over
+    N * D entries, i.e. ``s / D``), and the variance term is halved,
+    ``mu [v(Z) + v(Z')] / 2``.
+
+    Args:
+      z1: (N, D) embeddings of the first view, N >= 2.
+      z2: (N, D) embeddings of the second view.
+      sim_weight: lambda (paper: 25).
+      var_weight: mu (paper: 25).
+      cov_weight: nu (paper: 1).
+      eps: epsilon inside the standard deviation (paper: 1e-4).
+      gamma: target standard deviation (paper: 1).
+      variant: ``"paper"`` (default) or ``"reference"``.
+      axis_name: optional mapped axis for a global-batch loss (see module doc).
+
+    Returns:
+      Scalar loss.
+
+    References:
+      Bardes, Ponce, LeCun, "VICReg: Variance-Invariance-Covariance
+      Regularization for Self-Supervised Learning", ICLR 2022, eqs. 1-6 and
+      section 4.3 (lambda = mu = 25, nu = 1).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> z = jnp.array([[2.0, -2.0], [-2.0, 2.0]])  # std > 1; Cov = [[8, -8], [-8, 8]]
+      >>> round(float(vicreg_loss(z, z)), 4)  # c(Z) = c(Z') = 2 * 8**2 / 2
+      128.0
+    """
+    z1, z2 = _check_pair(z1, z2)
+    for name, value in (("sim_weight", sim_weight), ("var_weight", var_weight),
+                        ("cov_weight", cov_weight), ("eps", eps), ("gamma", gamma)):
+        check_positive(value, name, allow_zero=True)
+    if variant not in ("paper", "reference"):
+        raise ValueError(f"`variant` must be 'paper' or 'reference', got {variant!r}.")
+    n = _global_count(z1.shape[0], axis_name)
+    if axis_name is None and n < 2:
+        raise ValueError(f"`z1` needs a batch of at least 2 for the variance, got {n}.")
+    d = z1.shape[1]
+
+    diff = z1 - z2
+    sim = _batch_sum(jnp.sum(diff * diff, axis=-1), axis_name) / n
+    if variant == "reference":
+        sim = sim / d
+
+    def var_cov(z):
+        mean = _batch_sum(z, axis_name) / n
+        zc = z - mean
+        cov = zc.T @ zc
+        if axis_name is not None:
+            cov = jax.lax.psum(cov, axis_name)
+        cov = cov / (n - 1)
+        std = jnp.sqrt(jnp.diagonal(cov) + eps)
+        v = jnp.mean(jax.nn.relu(gamma - std))
+        c = _off_diagonal_sq_sum(cov) / d
+        return v, c
+
+    v1, c1 = var_cov(z1)
+    v2, c2 = var_cov(z2)
+    var_term = v1 + v2
+    if variant == "reference":
+        var_term = var_term / 2.0
+    return sim_weight * sim + var_weight * var_term + cov_weight * (c1 + c2)

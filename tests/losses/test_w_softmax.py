@@ -1,0 +1,263 @@
+"""W-Softmax (w-softmax.txt section 4; formulas.md section 3): every stated property."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from jax.test_util import check_grads
+
+from mfdjax.losses import margin as M
+
+B, K, D = 6, 5, 4
+
+
+def np_ce(logits, labels):
+    mx = logits.max(-1, keepdims=True)
+    return np.log(np.exp(logits - mx).sum(-1)) + mx[:, 0] - logits[np.arange(len(labels)), labels]
+
+
+def np_w_softmax(x, w, y, alpha):
+    """Direct float64 reference: build w~ for every sample, then softmax CE."""
+    x = np.asarray(x, np.float64)
+    wn = np.asarray(w, np.float64)
+    wn = wn / np.linalg.norm(wn, axis=1, keepdims=True)
+    logits = np.empty((len(y), wn.shape[0]))
+    for i, yi in enumerate(y):
+        for j in range(wn.shape[0]):
+            if j == yi:
+                wt = wn[yi]
+            else:
+                v = wn[j] + alpha * wn[yi]
+                wt = v / np.linalg.norm(v)
+            logits[i, j] = wt @ x[i]
+    return np_ce(logits, y)
+
+
+def data(seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(B, D)) * 2.0
+    w = rng.normal(size=(K, D)) * rng.uniform(0.5, 2.0, size=(K, 1))
+    y = np.array([0, 1, 2, 3, 4, 1], np.int32)
+    return x.astype(dtype), w.astype(dtype), y
+
+
+def _angle(a, b):
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    c = np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.arccos(np.clip(c, -1, 1))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0, 1.5, 7.0])
+def test_matches_direct_reference(alpha, x64):
+    for seed in range(2):
+        x, w, y = data(seed)
+        out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), alpha=alpha)
+        assert out.shape == (B,) and out.dtype == jnp.float64
+        np.testing.assert_allclose(out, np_w_softmax(x, w, y, alpha), rtol=1e-11, atol=1e-12)
+        # The explicit (B, K, D) weights give the same logits as the O(BK) formula.
+        wt = M.w_softmax_weights(jnp.asarray(w), jnp.asarray(y), alpha=alpha)
+        logits = np.einsum("bkd,bd->bk", np.asarray(wt), x)
+        np.testing.assert_allclose(np_ce(logits, y), out, rtol=1e-11, atol=1e-12)
+
+
+def test_alpha_zero_is_normalised_weight_softmax(x64):
+    x, w, y = data(2)
+    wn = w / np.linalg.norm(w, axis=1, keepdims=True)
+    out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), alpha=0.0)
+    np.testing.assert_allclose(out, np_ce(x @ wn.T, y), rtol=1e-12)
+    # Not the unnormalised softmax (the weights have different norms).
+    assert not np.allclose(out, np_ce(x @ w.T, y))
+    # Feature scale is NOT normalised away.
+    out2 = M.w_softmax_loss(jnp.asarray(3 * x), jnp.asarray(w), jnp.asarray(y), alpha=0.0)
+    np.testing.assert_allclose(out2, np_ce(3 * x @ wn.T, y), rtol=1e-12)
+
+
+def test_weight_scale_invariance_and_positive_unchanged(x64):
+    x, w, y = data(3)
+    scaled = w * np.arange(1, K + 1)[:, None]
+    np.testing.assert_allclose(
+        M.w_softmax_loss(jnp.asarray(x), jnp.asarray(scaled), jnp.asarray(y), alpha=1.0),
+        M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), alpha=1.0), rtol=1e-12)
+    wt = np.asarray(M.w_softmax_weights(jnp.asarray(w), jnp.asarray(y), alpha=1.5))
+    wn = w / np.linalg.norm(w, axis=1, keepdims=True)
+    np.testing.assert_allclose(wt[np.arange(B), y], wn[y], rtol=1e-12)   # w_y unchanged
+    np.testing.assert_allclose(np.linalg.norm(wt, axis=-1), 1.0, rtol=1e-12)  # unit rows
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), alpha=st.floats(0.01, 20.0))
+def test_biased_weight_lies_in_the_angle(seed, alpha):
+    """w~_j = a w_j + b w_y with a, b > 0, and angle(w~_j, w_y) < angle(w_j, w_y)."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(K, D)).astype(np.float32)
+    y = np.array([0, 1, 2, 3, 4, 0], np.int32)
+    wt = np.asarray(M.w_softmax_weights(jnp.asarray(w), jnp.asarray(y), alpha=alpha), np.float64)
+    wn = w / np.linalg.norm(w, axis=1, keepdims=True)
+    for i, yi in enumerate(y):
+        for j in range(K):
+            if j == yi:
+                continue
+            basis = np.stack([wn[j], wn[yi]], 1)                     # (D, 2)
+            coef, *_ = np.linalg.lstsq(basis, wt[i, j], rcond=None)
+            np.testing.assert_allclose(basis @ coef, wt[i, j], atol=2e-5)  # in the span
+            assert coef[0] > 0 and coef[1] > 0                        # inside the cone
+            np.testing.assert_allclose(coef[1] / coef[0], alpha, rtol=1e-3)
+            a_new, a_old = _angle(wt[i, j], wn[yi]), _angle(wn[j], wn[yi])
+            assert a_new < a_old + 1e-6
+            np.testing.assert_allclose(_angle(wt[i, j], wn[j]) + a_new, a_old, atol=1e-3)
+
+
+def test_angle_to_positive_decreases_monotonically_and_tends_to_zero(x64):
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(K, D))
+    y = np.array([2], np.int32)
+    alphas = np.array([0.0, 0.25, 0.5, 1.0, 1.5, 3.0, 10.0, 100.0, 1e4])
+    angles = []
+    for a in alphas:
+        wt = np.asarray(M.w_softmax_weights(jnp.asarray(w), jnp.asarray(y), alpha=float(a)))[0]
+        angles.append(_angle(wt, wt[2]))                          # (K,), 0 at j = y
+    angles = np.array(angles)                                     # (len(alphas), K)
+    others = [j for j in range(K) if j != 2]
+    assert np.all(np.diff(angles[:, others], axis=0) < 0)
+    assert np.all(angles[-1, others] < 1e-3)                      # w~_j -> w_y
+    np.testing.assert_allclose(angles[0], _angle(w, w[2]), atol=1e-12)  # alpha = 0: unchanged
+    # Closed form: for unit w_j, w_y at angle phi, tan(angle) = sin phi / (alpha + cos phi).
+    phi = _angle(w, w[2])[others]
+    expect = np.arctan2(np.sin(phi), alphas[:, None] + np.cos(phi))
+    np.testing.assert_allclose(angles[:, others], expect, atol=1e-10)
+
+
+def test_training_boundary_is_bisector(x64):
+    """Points on the bisector hyperplane of w_y and w~_j give f_y = f_j."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(K, D))
+    y = np.full(B, 1, np.int32)
+    alpha = 1.0
+    wt = np.asarray(M.w_softmax_weights(jnp.asarray(w), jnp.asarray(y), alpha=alpha))[0]
+    for j in (0, 3):
+        normal = wt[1] - wt[j]                  # bisector of unit w_y, w~_j: (w_y - w~_j).x = 0
+        x = rng.normal(size=(B, D))
+        x -= np.outer(x @ normal, normal) / (normal @ normal)
+        x *= rng.uniform(0.5, 3.0, size=(B, 1))
+        # Recover the training logits from the loss by replacing the label's column.
+        logits = np.einsum("kd,bd->bk", wt, x)
+        np.testing.assert_allclose(logits[:, 1], logits[:, j], atol=1e-12)
+        # The loss agrees with those logits.
+        out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), alpha=alpha)
+        np.testing.assert_allclose(out, np_ce(logits, y), rtol=1e-11)
+        # ... and that bisector is tilted towards w_y: on it, the test-time logit of y wins.
+        test_logits = np.asarray(M.w_softmax_logits(jnp.asarray(x), jnp.asarray(w)))
+        on_side = (x @ wt[1]) > 0
+        assert on_side.any()
+        assert np.all(test_logits[on_side, 1] > test_logits[on_side, j])
+
+
+def test_margin_grows_with_alpha_in_two_classes(x64):
+    """2-D, 2 classes: the training boundary of class 0 rotates towards w_0 as alpha grows."""
+    w = np.array([[1.0, 0.0], [0.0, 1.0]])
+    th = np.linspace(0.0, np.pi / 2, 20001)
+    x = np.stack([np.cos(th), np.sin(th)], 1)
+    y = np.zeros(len(th), np.int32)
+    boundaries = []
+    for alpha in (0.0, 0.5, 1.0, 1.5):
+        loss = np.asarray(M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y),
+                                           alpha=alpha))
+        boundaries.append(th[np.argmin(np.abs(loss - np.log(2.0)))])  # f_0 = f_1 <=> loss = log 2
+    boundaries = np.array(boundaries)
+    np.testing.assert_allclose(boundaries[0], np.pi / 4, atol=1e-3)  # plain bisector
+    assert np.all(np.diff(boundaries) < 0)
+    # Predicted: half the angle between w_0 and w~_1 = arctan(1 / alpha) / 2.
+    expect = np.arctan2(1.0, np.array([0.0, 0.5, 1.0, 1.5])) / 2
+    np.testing.assert_allclose(boundaries, expect, atol=1e-3)
+
+
+def test_test_time_logits(x64):
+    x, w, y = data(6)
+    wn = w / np.linalg.norm(w, axis=1, keepdims=True)
+    out = M.w_softmax_logits(jnp.asarray(x), jnp.asarray(w))
+    np.testing.assert_allclose(out, x @ wn.T, rtol=1e-12)
+    np.testing.assert_allclose(M.softmax_cross_entropy(out, jnp.asarray(y)),
+                               M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y),
+                                                alpha=0.0), rtol=1e-12)
+    with pytest.raises(ValueError, match="weights"):
+        M.w_softmax_logits(jnp.asarray(x), jnp.asarray(w[:, :-1]))
+
+
+def test_large_alpha_limit_is_log_k(x64):
+    # alpha -> inf: every w~_j -> w_y, all logits equal w_y . x, the loss -> log K.
+    x, w, y = data(7)
+    out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), alpha=1e7)
+    np.testing.assert_allclose(out, np.log(K), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_check_grads(x64):
+    x, w, y = data(8)
+    check_grads(lambda a, b: M.w_softmax_loss(a, b, jnp.asarray(y), alpha=1.0),
+                (jnp.asarray(x), jnp.asarray(w)), order=2, modes=("fwd", "rev"))
+
+
+def test_degenerate_antipodal_and_zero_feature():
+    # K = 2 regular simplex: w_1 = -w_0; with alpha = 1 the biased weight is the zero vector.
+    w = jnp.array([[1.0, 0.0], [-1.0, 0.0]])
+    x = jnp.array([[0.5, 0.2], [0.0, 0.0]])
+    y = jnp.array([0, 1])
+    val, grads = jax.value_and_grad(
+        lambda a, b: M.w_softmax_loss(a, b, y, alpha=1.0).sum(), argnums=(0, 1))(x, w)
+    assert np.isfinite(val) and all(np.all(np.isfinite(g)) for g in grads)
+    logits_expected = np.array([[0.5, 0.0], [0.0, 0.0]])  # f_j = 0 for the zero direction
+    np.testing.assert_allclose(M.w_softmax_loss(x, w, y, alpha=1.0),
+                               np_ce(logits_expected, np.array([0, 1])), rtol=1e-6)
+    w0 = w.at[1].set(0.0)  # a zero class weight
+    val, g = jax.value_and_grad(lambda b: M.w_softmax_loss(x, b, y, alpha=0.5).sum())(w0)
+    assert np.isfinite(val) and np.all(np.isfinite(g))
+
+
+def test_jit_vmap_traced_alpha_and_bf16():
+    x, w, y = (jnp.asarray(a) for a in data(9, np.float32))
+    eager = M.w_softmax_loss(x, w, y, alpha=1.0)
+    f = jax.jit(lambda a, b, lab, al: M.w_softmax_loss(a, b, lab, alpha=al))
+    np.testing.assert_allclose(f(x, w, y, 1.0), eager, rtol=1e-5, atol=1e-6)
+    vm = jax.vmap(lambda al: M.w_softmax_loss(x, w, y, alpha=al))(jnp.array([0.0, 1.0]))
+    np.testing.assert_allclose(vm[1], eager, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(vm[0], M.w_softmax_loss(x, w, y, alpha=0.0), rtol=1e-5, atol=1e-6)
+    g1 = jax.grad(lambda b: M.w_softmax_loss(x, b, y, alpha=1.0).mean())(w)
+    g2 = jax.jit(jax.grad(lambda b: M.w_softmax_loss(x, b, y, alpha=1.0).mean()))(w)
+    np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-6)
+    out = M.w_softmax_loss(x.astype(jnp.bfloat16), w.astype(jnp.bfloat16), y, alpha=1.0)
+    assert out.dtype == jnp.float32
+
+
+def test_bad_input():
+    x, w, y = (jnp.asarray(a) for a in data(10, np.float32))
+    with pytest.raises(ValueError, match="alpha"):
+        M.w_softmax_loss(x, w, y, alpha=-0.5)
+    with pytest.raises(ValueError, match="alpha"):
+        M.w_softmax_weights(w, y, alpha=float("inf"))
+    with pytest.raises(TypeError):
+        M.w_softmax_loss(x, w, y)  # alpha is keyword-only and required
+    with pytest.raises(ValueError, match="labels"):
+        M.w_softmax_weights(w, y.astype(jnp.float32), alpha=1.0)
+    with pytest.raises(ValueError, match="labels"):
+        M.w_softmax_weights(w, y[:, None], alpha=1.0)
+    with pytest.raises(ValueError, match="weights"):
+        M.w_softmax_loss(x, w[:1], jnp.zeros_like(y), alpha=1.0)
+
+
+def test_min_fc_units_simplex_rank():
+    for k in (2, 3, 10, 100):
+        n = M.min_fc_units(k)
+        assert n == k - 1
+        # Gram matrix of K equiangular unit vectors (inner products -1/(K-1)) has rank K - 1,
+        # so they fit in R^(K-1) and not in fewer dimensions.
+        gram = np.full((k, k), -1.0 / (k - 1)) + np.eye(k) * (1 + 1.0 / (k - 1))
+        assert np.linalg.matrix_rank(gram) == n
+        evals, evecs = np.linalg.eigh(gram)
+        pts = evecs[:, evals > 1e-9] * np.sqrt(evals[evals > 1e-9])  # (K, K-1) realisation
+        assert pts.shape == (k, n)
+        np.testing.assert_allclose(pts @ pts.T, gram, atol=1e-9)
+    for bad in (1, 0, 2.0, True):
+        with pytest.raises(ValueError, match="num_classes"):
+            M.min_fc_units(bad)
