@@ -88,6 +88,9 @@ class GDAParams(NamedTuple):
       log_priors: (K,) log class priors (-inf for classes without samples).
       counts: (K,) number of training samples per class.
       shrinkage: (K,) (per class) or () (shared) shrinkage intensity used.
+
+    References:
+      pod-loss.txt, Table IX (Gaussian discriminant analysis on POD features).
     """
 
     means: jax.Array
@@ -340,7 +343,15 @@ def _log_joint_core(x, means, chol, log_det, log_priors):
 
 
 def gda_predict(params: GDAParams, features) -> jax.Array:
-    """Most likely class under the fitted GDA model: (B,) int32 ``argmax_k gda_log_joint``.
+    r"""Most likely class under the fitted GDA model: (B,) int32 ``argmax_k gda_log_joint``.
+
+    .. math::
+
+        \hat y(x) = \arg\max_k \; \log \pi_k - \tfrac12 \log\det\Sigma_k
+                   - \tfrac12 (x - \mu_k)^\top \Sigma_k^{-1} (x - \mu_k)
+
+    References:
+      pod-loss.txt, Table IX (GDA classifier).
 
     Args:
       params: from :func:`gda_fit`.
@@ -360,6 +371,9 @@ _gda_predict_jit = jax.jit(gda_predict)
 @dataclasses.dataclass
 class GDAClassifier:
     """Small fit/predict wrapper around :func:`gda_fit` / :func:`gda_predict` (jitted).
+
+    References:
+      pod-loss.txt, section 4 and Table IX (GDA classifier on the latent features).
 
     >>> clf = GDAClassifier(shrinkage=0.5).fit(
     ...     jnp.array([[0.0, 0.0], [0.2, 0.1], [3.0, 3.0], [3.1, 2.8]]), jnp.array([0, 0, 1, 1]))

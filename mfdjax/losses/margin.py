@@ -521,12 +521,19 @@ def w_softmax_logits(features, weights) -> jax.Array:
     (w-softmax.txt section 4.2, "In testing phase, w~ is replaced by original
     weights"). ``argmax`` gives the prediction.
 
+    .. math::
+
+        f_j = \frac{w_j}{\|w_j\|} \cdot x, \qquad \hat y = \arg\max_j f_j
+
     Args:
       features: (B, D) float features.
       weights: (K, D) class weights.
 
     Returns:
       (B, K) logits.
+
+    References:
+      w-softmax.txt, section 4.2.
     """
     features = as_float_array(features, "features")
     weights = as_float_array(weights, "weights")
@@ -554,6 +561,9 @@ def min_fc_units(num_classes: int) -> int:
 
     Returns:
       K - 1.
+
+    References:
+      w-softmax.txt, section 3 (eqs. 2-7, Assumption 1).
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
             or num_classes < 2:

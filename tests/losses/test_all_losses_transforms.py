@@ -406,19 +406,7 @@ def _is_documented_constant(name: str, value) -> bool:
 
 # Known gaps (findings reported to the owners; strict: an XPASS fails, so the mark
 # must be removed once fixed).
-_DOC_GAPS = {
-    "GDAClassifier": "classifiers.py: GDAClassifier's docstring cites no source "
-                     "(pod-loss.txt Table IX) and has no math",
-    "GDAParams": "classifiers.py: GDAParams's docstring cites no source and has no math",
-    "gda_predict": "classifiers.py: gda_predict's docstring has neither the argmax "
-                   "equation (.. math::) nor a Source/References line",
-}
-_DOC_GAPS.update({
-    "min_fc_units": "margin.py: min_fc_units cites w-softmax.txt in prose but has no "
-                    "'.. math::' block and no Source/References line",
-    "w_softmax_logits": "margin.py: w_softmax_logits has only inline :math: and a prose "
-                        "citation, no '.. math::' block and no Source/References line",
-})
+_DOC_GAPS: dict[str, str] = {}
 _REEXPORT_GAPS: dict[str, str] = {}
 
 
