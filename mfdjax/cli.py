@@ -1,0 +1,315 @@
+"""The ``mfdjax`` command line.
+
+::
+
+    mfdjax train --config default [--workdir runs/default] [key=value ...]
+    mfdjax compare --configs a,b[,c] --workdir DIR [key=value ...]
+    mfdjax eval --workdir DIR [--best]
+    mfdjax correlations --workdir DIR [--features stages] [--batch-size 500] [--best]
+    mfdjax info [--config NAME] [key=value ...]
+    mfdjax report --workdir DIR
+
+``train`` resumes automatically when ``--workdir`` holds a checkpoint (run the
+same command again after an interruption). A config with a non-empty
+``comparison`` field (the default one) trains every variant into
+``workdir/<variant>`` and writes one side-by-side ``workdir/report.md``.
+
+Multi-host: ``--coordinator HOST:PORT --num-processes N --process-id I`` (or
+the environment variables ``MFDJAX_COORDINATOR_ADDRESS``,
+``MFDJAX_NUM_PROCESSES``, ``MFDJAX_PROCESS_ID``) on every process.
+
+Exit status: 0 done; 2 bad arguments/config; 3 non-finite loss (last good
+state saved); 143 SIGTERM (state saved, resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import sys
+
+__all__ = ["main"]
+
+
+def _add_distributed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--coordinator", default=None,
+                   help="HOST:PORT of process 0 for multi-host runs")
+    p.add_argument("--num-processes", type=int, default=None)
+    p.add_argument("--process-id", type=int, default=None)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mfdjax", description="MFD / POD / W-Softmax training "
+                                "in JAX (see README.md).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a config (resumes from --workdir)")
+    t.add_argument("--config", default="default",
+                   help="config name in mfdjax/configs (name[:arg]) or a .py path")
+    t.add_argument("--workdir", default=None, help="run directory (default runs/<config>)")
+    t.add_argument("--only", default="",
+                   help="comparison configs: train only these comma-separated variants "
+                        "(the report covers every variant already finished in --workdir)")
+    _add_distributed(t)
+    t.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
+
+    c = sub.add_parser("compare", help="train several configs and write one report")
+    c.add_argument("--configs", required=True, help="comma-separated config specs")
+    c.add_argument("--workdir", required=True)
+    _add_distributed(c)
+    c.add_argument("overrides", nargs="*")
+
+    e = sub.add_parser("eval", help="test accuracy of a run's checkpoint")
+    e.add_argument("--workdir", required=True)
+    e.add_argument("--best", action="store_true", help="use the best checkpoint")
+
+    r = sub.add_parser("correlations",
+                       help="per-map mean |correlation| of a checkpoint (Tables I/III)")
+    r.add_argument("--workdir", required=True)
+    r.add_argument("--features", default="stages", choices=("stages", "blocks", "layers"))
+    r.add_argument("--batch-size", type=int, default=500)
+    r.add_argument("--best", action="store_true")
+
+    i = sub.add_parser("info", help="devices, and a config's model and parameter count")
+    i.add_argument("--config", default=None)
+    i.add_argument("overrides", nargs="*")
+
+    rp = sub.add_parser("report", help="(re)write the report of a finished run or comparison")
+    rp.add_argument("--workdir", required=True)
+    return p
+
+
+def _config(spec: str, overrides):
+    from mfdjax.configs import apply_overrides, load_config
+
+    config = load_config(spec)
+    apply_overrides(config, list(overrides))
+    return config
+
+
+def _variants(config, overrides) -> list[tuple[str, object]]:
+    """(name, config) per comparison entry; CLI overrides are applied last (they win)."""
+    from mfdjax.configs import apply_overrides
+
+    out = []
+    for name in config.comparison:
+        cfg = copy.deepcopy(config)
+        apply_overrides(cfg, cfg.comparison[name])
+        with cfg.unlocked():
+            cfg.comparison = {}
+        apply_overrides(cfg, list(overrides))
+        out.append((name, cfg))
+    return out
+
+
+def _train_many(runs, workdir: str, title: str, all_names=None) -> str:
+    import jax
+
+    from mfdjax.train.loop import train_and_evaluate
+    from mfdjax.train.report import write_comparison_report
+
+    dirs = []
+    for name, cfg in runs:
+        run_dir = os.path.join(workdir, name)
+        _say(f"=== {name} -> {run_dir}")
+        train_and_evaluate(cfg, run_dir)
+        dirs.append(run_dir)
+    for name in all_names or []:  # variants finished earlier (e.g. with --only)
+        d = os.path.join(workdir, name)
+        if d not in dirs and os.path.exists(os.path.join(d, "summary.json")):
+            dirs.append(d)
+    if jax.process_index() == 0:
+        return write_comparison_report(dirs, workdir, title=title)
+    return os.path.join(workdir, "report.md")
+
+
+def _say(msg: str) -> None:
+    try:
+        import jax
+
+        if jax.process_index() != 0:
+            return
+    except Exception:  # noqa: BLE001
+        pass
+    print(msg, flush=True)
+
+
+def cmd_train(args) -> int:
+    from mfdjax.train import mesh as mesh_lib
+
+    mesh_lib.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    from mfdjax.train.loop import train_and_evaluate
+
+    name = args.config.split(":")[0]
+    name = os.path.splitext(os.path.basename(name))[0]
+    workdir = args.workdir or os.path.join("runs", name)
+    base = _config(args.config, [])
+    if len(base.comparison):
+        variants = _variants(base, args.overrides)
+        only = [s for s in args.only.split(",") if s]
+        unknown = set(only) - {n for n, _ in variants}
+        if unknown:
+            raise ValueError(f"--only: unknown variants {sorted(unknown)}; the config has "
+                             f"{[n for n, _ in variants]}.")
+        if only:
+            variants = [(n, c) for n, c in variants if n in only]
+        path = _train_many(variants, workdir,
+                           title=f"{name}: " + ", ".join(base.comparison.keys()),
+                           all_names=list(base.comparison.keys()))
+        _say(f"comparison report: {os.path.abspath(path)}")
+        return 0
+    config = _config(args.config, args.overrides)
+    train_and_evaluate(config, workdir)
+    _say(f"report: {os.path.abspath(os.path.join(workdir, 'report.md'))}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from mfdjax.train import mesh as mesh_lib
+
+    mesh_lib.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    specs = [s for s in args.configs.split(",") if s]
+    if len(specs) < 2:
+        raise ValueError("`--configs` needs at least two comma-separated configs.")
+    runs = []
+    for spec in specs:
+        cfg = _config(spec, args.overrides)
+        label = spec.replace(":", "_").replace("/", "_").replace(".py", "")
+        if len(cfg.comparison):
+            runs += [(f"{label}_{n}", c) for n, c in _variants(_config(spec, []), args.overrides)]
+        else:
+            runs.append((label, cfg))
+    path = _train_many(runs, args.workdir, title="Comparison: " + ", ".join(specs))
+    _say(f"comparison report: {os.path.abspath(path)}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from mfdjax.train.loop import restore_run, evaluate
+
+    run = restore_run(args.workdir, best=args.best)
+    res = evaluate(run["state"], run["eval_step"], run["feed"], run["mesh"],
+                   int(run["config"].eval_batch_size))
+    res["step"] = int(run["step"])
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+def cmd_correlations(args) -> int:
+    import jax
+    import numpy as np
+
+    from mfdjax.train import mesh as mesh_lib
+    from mfdjax.train.loop import restore_run
+    from mfdjax.train.step import make_correlation_fn
+
+    run = restore_run(args.workdir, best=args.best)
+    mesh, feed = run["mesh"], run["feed"]
+    n = (min(args.batch_size, feed.num_test) // mesh.size) * mesh.size
+    fn = jax.jit(make_correlation_fn(run["config"], mean=run["mean"], std=run["std"],
+                                     level=args.features),
+                 in_shardings=(mesh_lib.replicated_sharding(mesh), mesh_lib.data_sharding(mesh)),
+                 out_shardings=mesh_lib.replicated_sharding(mesh))
+    images = mesh_lib.global_batch({"image": feed.fixed_images(n)}, mesh)["image"]
+    corr = np.asarray(jax.device_get(fn(run["state"], images)))
+    print(f"mean |correlation| per {args.features[:-1]} map (first {n} test images, "
+          f"step {run['step']}):")
+    print("| " + " | ".join(f"{i}" for i in range(len(corr))) + " |")
+    print("|" + "---|" * len(corr))
+    print("| " + " | ".join(f"{c:.3f}" for c in corr) + " |")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import jax
+
+    print(f"jax {jax.__version__}; backend {jax.default_backend()}; "
+          f"processes {jax.process_count()}; devices {jax.device_count()} "
+          f"(local {jax.local_device_count()})")
+    for d in jax.local_devices():
+        print(f"  {d.id}: {d.platform} {d.device_kind}")
+    if args.config:
+        import jax.numpy as jnp
+
+        from mfdjax.train.loop import build_model
+        from mfdjax.train.state import param_count
+
+        config = _config(args.config, args.overrides)
+        if len(config.comparison):
+            config = _variants(config, args.overrides)[0][1]
+        shape = _input_shape(config)
+        num_classes = _num_classes(config)
+        model = build_model(config, num_classes)
+        variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0),
+                                                      jnp.zeros((1,) + shape), train=False))
+        n = param_count(variables["params"])
+        print(f"config {args.config}: model {config.model.name} (head {config.model.head}, "
+              f"stem {config.model.stem or 'default'}), input {shape}, {num_classes} classes")
+        print(f"parameters: {n:,} trainable")
+        print(f"loss {config.loss.name}; MFD weight {config.mfd.weight:g} "
+              f"({config.mfd.features}); dataset {config.dataset.name}; "
+              f"batch {config.batch_size}; epochs {config.num_epochs}")
+    return 0
+
+
+_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1), "digits": (8, 8, 1),
+           "cifar10": (32, 32, 3), "cifar100": (32, 32, 3)}
+_CLASSES = {"fashion_mnist": 10, "mnist": 10, "digits": 10, "cifar10": 10, "cifar100": 100}
+
+
+def _input_shape(config) -> tuple:
+    if "input_shape" in config.dataset:
+        return tuple(config.dataset.input_shape)
+    return _SHAPES.get(config.dataset.name, (32, 32, 3))
+
+
+def _num_classes(config) -> int:
+    if "num_classes" in config.dataset:
+        return int(config.dataset.num_classes)
+    return _CLASSES.get(config.dataset.name, 10)
+
+
+def cmd_report(args) -> int:
+    from mfdjax.train.report import write_comparison_report, write_run_report
+
+    workdir = args.workdir
+    if os.path.exists(os.path.join(workdir, "summary.json")):
+        print(write_run_report(workdir))
+        return 0
+    subs = sorted(d for d in os.listdir(workdir)
+                  if os.path.exists(os.path.join(workdir, d, "summary.json")))
+    if not subs:
+        raise ValueError(f"no finished run (summary.json) in {workdir} or its sub-directories.")
+    for d in subs:
+        write_run_report(os.path.join(workdir, d))
+    print(write_comparison_report([os.path.join(workdir, d) for d in subs], workdir))
+    return 0
+
+
+_COMMANDS = {"train": cmd_train, "compare": cmd_compare, "eval": cmd_eval,
+             "correlations": cmd_correlations, "info": cmd_info, "report": cmd_report}
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from mfdjax.train.loop import NonFiniteLossError, Preempted
+
+    try:
+        return _COMMANDS[args.command](args)
+    except Preempted as e:
+        print(f"mfdjax: {e}", file=sys.stderr)
+        return 143
+    except NonFiniteLossError as e:
+        print(f"mfdjax: error: {e}", file=sys.stderr)
+        return 3
+    except (ValueError, FileNotFoundError) as e:
+        print(f"mfdjax: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

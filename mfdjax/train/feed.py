@@ -1,0 +1,186 @@
+"""Host-side data feeding: which examples go into each global batch, on this process.
+
+One job: produce this process's share of every batch as NumPy arrays. Two modes
+(``config.dataset.streaming``):
+
+* in memory (default, small datasets): ``mfdjax.data.load_dataset`` once; the
+  global batch of step ``s`` of epoch ``e`` is ``batch_indices(N, B, seed, e)[s]``
+  and this process gathers its contiguous slice (``process_slice``);
+* streaming (large sources: ImageNet through TFDS, image folders):
+  ``mfdjax.data.open_source`` + ``HostLoader`` (threaded reads, same batch order
+  as ``batch_indices``, resumable at a step), with optional host transforms
+  (``dataset.train_transform="random_resized_crop"``, ``dataset.eval_transform=
+  "resize_center_crop"``, both at ``dataset.image_size``), the ImageNet recipe of
+  pod-loss.txt section 4.
+
+Both give identical batches for the same source (tested), so a run's result
+does not depend on the mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Iterator
+
+import jax
+import numpy as np
+
+__all__ = ["Feed"]
+
+_TRANSFORMS = ("", "random_resized_crop", "resize_center_crop")
+
+
+def _options(d) -> dict:
+    return d.options.to_dict() if hasattr(d.options, "to_dict") else dict(d.options)
+
+
+def _transform(name: str, size: int, *, train: bool):
+    from mfdjax.data import transforms
+
+    if name not in _TRANSFORMS:
+        raise ValueError(f"dataset transform must be one of {_TRANSFORMS}, got {name!r}.")
+    if not name:
+        return None
+    if name == "random_resized_crop":
+        if not train:
+            raise ValueError("random_resized_crop is a training transform; use "
+                             "eval_transform='resize_center_crop'.")
+        return functools.partial(transforms.random_resized_crop, size=size)
+    return functools.partial(transforms.resize_center_crop, size=size,
+                             resize=int(round(size * 256 / 224)))
+
+
+def _local(indices: np.ndarray) -> np.ndarray:
+    from mfdjax.data import process_slice
+
+    if jax.process_count() == 1:
+        return indices
+    return process_slice(indices, jax.process_index(), jax.process_count())
+
+
+class Feed:
+    """Train/test data of ``config.dataset`` for this process.
+
+    Attributes:
+      num_train, num_test, num_classes, mean, std (per channel, 0-255),
+      image_shape (H, W, C) of the batches.
+    """
+
+    def __init__(self, config: Any):
+        from mfdjax.data import load_dataset, open_source
+
+        d = config.dataset
+        self.config = config
+        self.streaming = bool(d.get("streaming", False))
+        options = _options(d)
+        size = int(d.get("image_size", 224))
+        self.train_transform = _transform(d.get("train_transform", ""), size, train=True)
+        self.eval_transform = _transform(d.get("eval_transform", ""), size, train=False)
+        if not self.streaming and (self.train_transform or self.eval_transform):
+            raise ValueError("dataset.train_transform / eval_transform need "
+                             "dataset.streaming=True (they run in the HostLoader threads).")
+        opener = open_source if self.streaming else load_dataset
+        self.train = opener(d.name, d.train_split, data_dir=d.data_dir, **options)
+        self.test = opener(d.name, d.test_split, data_dir=d.data_dir, **options)
+        if not self.streaming:
+            self.train = self._subset(self.train, d.train_subset)
+            self.test = self._subset(self.test, d.test_subset)
+            self._train_len, self._test_len = len(self.train.labels), len(self.test.labels)
+        else:
+            self._train_len = min(len(self.train), d.train_subset or len(self.train))
+            self._test_len = min(len(self.test), d.test_subset or len(self.test))
+        self.num_classes = int(self.train.num_classes)
+        self.mean = np.asarray(self.train.mean, np.float32)
+        self.std = np.asarray(self.train.std, np.float32)
+        self.image_shape = tuple(self._test_image(0).shape)
+
+    @staticmethod
+    def _subset(ds, n):
+        if n and n < len(ds.labels):
+            return dataclasses.replace(ds, images=ds.images[:n], labels=ds.labels[:n])
+        return ds
+
+    @property
+    def num_train(self) -> int:
+        return self._train_len
+
+    @property
+    def num_test(self) -> int:
+        return self._test_len
+
+    def _test_image(self, i: int) -> np.ndarray:
+        image = np.asarray(self.test[i][0])
+        if self.eval_transform is not None:
+            image = np.asarray(self.eval_transform(image, None))
+        return image[..., None] if image.ndim == 2 else image
+
+    def _workers(self) -> int:
+        return int(self.config.dataset.get("num_workers", 8))
+
+    def train_batches(self, epoch: int, start_step: int, batch_size: int
+                      ) -> Iterator[dict[str, np.ndarray]]:
+        """This process's share of the global batches ``start_step..`` of ``epoch``."""
+        from mfdjax.data import HostLoader, batch_indices
+
+        seed = int(self.config.seed)
+        if not self.streaming:
+            order = batch_indices(self._train_len, batch_size, seed=seed, epoch=epoch)
+            for s in range(start_step, order.shape[0]):
+                idx = _local(np.asarray(order[s]))
+                yield {"image": self.train.images[idx], "label": self.train.labels[idx]}
+            return
+        source = self.train if self._train_len == len(self.train) else _Prefix(
+            self.train, self._train_len)
+        loader = HostLoader(source, batch_size, seed=seed, epoch=epoch, start_step=start_step,
+                            process_index=jax.process_index(),
+                            process_count=jax.process_count(), num_workers=self._workers(),
+                            transform=self.train_transform)
+        for images, labels in loader:
+            yield {"image": images, "label": labels}
+
+    def eval_batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+        """The whole test set in order, last batch padded (``mask`` 0 on padding rows)."""
+        n = self._test_len
+        if not self.streaming:
+            for start in range(0, n, batch_size):
+                idx = np.arange(start, start + batch_size)
+                mask = (idx < n).astype(np.float32)
+                idx = np.where(idx < n, idx, 0)
+                idx, mask = _local(idx), _local(mask)
+                yield {"image": self.test.images[idx], "label": self.test.labels[idx],
+                       "mask": mask}
+            return
+        from mfdjax.data import HostLoader
+
+        source = self.test if n == len(self.test) else _Prefix(self.test, n)
+        loader = HostLoader(source, batch_size, seed=0, epoch=0, shuffle=False,
+                            drop_remainder=False, process_index=jax.process_index(),
+                            process_count=jax.process_count(), num_workers=self._workers(),
+                            transform=self.eval_transform)
+        for images, labels in loader:
+            mask = (labels >= 0).astype(np.float32)
+            yield {"image": images, "label": np.maximum(labels, 0), "mask": mask}
+
+    def fixed_images(self, n: int) -> np.ndarray:
+        """This process's slice of the first ``n`` test images (the correlation batch)."""
+        idx = _local(np.arange(n))
+        if not self.streaming:
+            return self.test.images[idx]
+        return np.stack([self._test_image(int(i)) for i in idx])
+
+
+class _Prefix:
+    """The first ``n`` examples of a source (``dataset.train_subset`` for streamed data)."""
+
+    def __init__(self, source, n: int):
+        self.source, self.n = source, int(n)
+        self.num_classes, self.mean, self.std = source.num_classes, source.mean, source.std
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.source[i]

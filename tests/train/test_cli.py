@@ -1,0 +1,78 @@
+"""The command line: the default comparison on a tiny slice, eval, correlations, info."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import pytest
+
+from mfdjax import cli
+from tests.train import _tiny  # noqa: F401  (registers the tiny model)
+from tests.train.test_checkpoint import compile_cache  # noqa: F401
+
+
+@pytest.mark.slow
+def test_train_default_tiny_writes_reports(tmp_path, capsys, compile_cache):  # noqa: F811
+    workdir = tmp_path / "default"
+    rc = cli.main(["train", "--config", "default", "--workdir", str(workdir),
+                   f"model.name={_tiny.NAME}", "model.stem=", "prng_impl=rbg",
+                   "dataset.train_subset=256", "dataset.test_subset=128", "batch_size=64",
+                   "num_epochs=1", "log_every_steps=2", "correlation.batch_size=64",
+                   "progress_bar=False", "checkpoint.async_save=False"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "comparison report:" in out
+    report = (workdir / "report.md").read_text()
+    assert "softmax_mfd" in report and "| softmax |" in report
+    assert (workdir / "comparison_curves.png").stat().st_size > 1000
+    assert (workdir / "comparison_correlations.png").stat().st_size > 1000
+    for name, weight in (("softmax", 0.0), ("softmax_mfd", 1.0)):
+        run = workdir / name
+        for f in ("report.md", "curves.png", "correlations.png", "summary.json",
+                  "metrics.jsonl", "config.json"):
+            assert (run / f).exists(), f
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["mfd_weight"] == weight and summary["steps"] == 4
+        assert 0.0 <= summary["final"]["test/accuracy"] <= 1.0
+        assert "correlation/1" in summary["final"]
+        rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        assert any("train/loss" in r for r in rows) and any("test/accuracy" in r for r in rows)
+        events = [f for f in os.listdir(run / "tb") if f.startswith("events.out.tfevents")]
+        assert events and (run / "tb" / events[0]).stat().st_size > 100
+
+    run = str(workdir / "softmax_mfd")
+    assert cli.main(["eval", "--workdir", run]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["step"] == 4
+    assert res["test/accuracy"] == pytest.approx(
+        json.loads((workdir / "softmax_mfd" / "summary.json").read_text())["final"]
+        ["test/accuracy"])
+    assert cli.main(["correlations", "--workdir", run, "--batch-size", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "mean |correlation|" in out and out.count("|") > 6
+
+    os.remove(workdir / "report.md")
+    assert cli.main(["report", "--workdir", str(workdir)]) == 0
+    assert "softmax_mfd" in (workdir / "report.md").read_text()
+
+
+def test_info_prints_devices_and_parameter_count(capsys):
+    assert cli.main(["info", "--config", "default"]) == 0
+    out = capsys.readouterr().out
+    assert f"devices {jax.device_count()}" in out
+    assert "resnet_cifar_small" in out
+    n = int(out.split("parameters: ")[1].split()[0].replace(",", ""))
+    assert 100_000 < n < 2_000_000
+
+
+def test_unknown_comparison_variant_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["train", "--config", "default", "--workdir", str(tmp_path),
+                     "--only", "nope"]) == 2
+    assert "unknown variants" in capsys.readouterr().err
+
+
+def test_bad_override_is_a_clear_error(capsys):
+    assert cli.main(["info", "--config", "default", "no_such_field=1"]) == 2
+    assert "no field" in capsys.readouterr().err
