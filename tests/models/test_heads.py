@@ -8,32 +8,13 @@ import pytest
 
 from mfdjax import models
 from mfdjax.models.heads import make_head
-
-
-def _jit(fn):
-    """``jax.jit`` compiled at XLA backend optimisation level 0 (tiny test shapes: the
-    compile, not the run, dominates on a 2-core CPU); cached per argument shapes."""
-    jitted, cache = jax.jit(fn), {}
-
-    def call(*args):
-        key = str(jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), args))
-        if key not in cache:
-            cache[key] = jitted.lower(*args).compile(
-                compiler_options={"xla_backend_optimization_level": 0})
-        return cache[key](*args)
-
-    return call
-
-
-def _init(model, x):
-    """Variables for ``model`` (compiled init: op-by-op dispatch is far slower)."""
-    return _jit(lambda x: model.init(jax.random.key(0), x, train=False))(x)
+from tests.models._helpers import fast_jit, init_vars
 
 
 def _setup(head, **kw):
     model = models.get("resnet_mini", num_classes=4, stem="cifar", head=head, head_kwargs=kw)
     x = jax.random.normal(jax.random.key(1), (4, 8, 8, 3))
-    return model, x, _init(model, x)
+    return model, x, init_vars(model, x)
 
 
 @pytest.mark.parametrize("use_bias", [True, False])
@@ -42,14 +23,14 @@ def test_linear_head_bias_option(use_bias):
     fc = v["params"]["head"]["fc"]
     assert fc["kernel"].shape == (32, 4)
     assert ("bias" in fc) == use_bias
-    logits, out = _jit(lambda v, x: model.apply(v, x, train=False))(v, x)
+    logits, out = fast_jit(lambda v, x: model.apply(v, x, train=False))(v, x)
     expected = out["pre_logits"] @ fc["kernel"] + (fc["bias"] if use_bias else 0.0)
     np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_cosine_head_unit_rows_and_bounded_logits():
     model, x, v = _setup("cosine")
-    logits, out = _jit(lambda v, x: model.apply(v, x, train=False))(v, x)
+    logits, out = fast_jit(lambda v, x: model.apply(v, x, train=False))(v, x)
     w = out["weights"]
     assert w.shape == (4, 32)
     np.testing.assert_allclose(jnp.linalg.norm(w, axis=1), 1.0, rtol=1e-5)
@@ -72,7 +53,7 @@ def test_pod_head_centroids_fixed_after_sgd_step():
                                          train=True, mutable=["batch_stats"])
         return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(10.0 * logits, y)), out
 
-    vg = _jit(jax.value_and_grad(loss, has_aux=True))
+    vg = fast_jit(jax.value_and_grad(loss, has_aux=True))
     (_, out0), g = vg(params)
     opt = optax.sgd(0.5)
     updates, _ = opt.update(g, opt.init(params), params)

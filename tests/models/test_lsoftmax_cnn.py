@@ -8,28 +8,7 @@ import pytest
 from mfdjax import models
 from mfdjax.models import COLLECTION, collect_features
 from mfdjax.models.lsoftmax_cnn import PReLU
-
-
-def _jit(fn):
-    """``jax.jit`` compiled at XLA backend optimisation level 0 (tiny test shapes: the
-    compile, not the run, dominates on a 2-core CPU); cached per argument shapes."""
-    jitted, cache = jax.jit(fn), {}
-
-    def call(*args):
-        key = str(jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), args))
-        if key not in cache:
-            cache[key] = jitted.lower(*args).compile(
-                compiler_options={"xla_backend_optimization_level": 0})
-        return cache[key](*args)
-
-    return call
-
-
-def _init(model, x):
-    """Variables for ``model`` (compiled init: op-by-op dispatch is far slower)."""
-    return _jit(lambda x: model.init(jax.random.key(0), x, train=False))(x)
-
-MUT = ["batch_stats", COLLECTION]
+from tests.models._helpers import fast_jit, init_vars, MUT
 
 
 def _abstract(model, shape, level=None):
@@ -84,8 +63,8 @@ def test_prelu_and_bn_order():
     np.testing.assert_allclose(y, [[-0.5, 3.0], [1.0, -0.25]])
     model = models.get("lsoftmax_cnn_mini", num_classes=3)
     xs = jax.random.normal(jax.random.key(1), (8, 8, 8, 3))
-    v = _init(model, xs)
-    _, upd = _jit(lambda v, x: model.apply(v, x, train=True, features="layers",
+    v = init_vars(model, xs)
+    _, upd = fast_jit(lambda v, x: model.apply(v, x, train=True, features="layers",
                                               mutable=MUT))(v, xs)
     first = collect_features(upd)[0]
     # BN is the last op of each layer: in train mode every channel has ~zero mean, unit var.
@@ -97,20 +76,20 @@ def test_forward_backward_heads_and_bf16():
     x = jax.random.normal(jax.random.key(2), (4, 16, 16, 3))
     for head, kw in [("linear", {}), ("cosine", {})]:
         model = models.get("lsoftmax_cnn_mini", num_classes=5, head=head, head_kwargs=kw)
-        v = _init(model, x)
+        v = init_vars(model, x)
 
         def loss(params):
             (logits, out), _ = model.apply({"params": params, "batch_stats": v["batch_stats"]},
                                            x, train=True, mutable=["batch_stats"])
             return -jnp.mean(jax.nn.log_softmax(logits)[:, 1]), out
 
-        (val, out), g = _jit(jax.value_and_grad(loss, has_aux=True))(v["params"])
+        (val, out), g = fast_jit(jax.value_and_grad(loss, has_aux=True))(v["params"])
         assert out["pre_logits"].shape == (4, 16) and np.isfinite(float(val))
         for path, leaf in jax.tree_util.tree_leaves_with_path(g["backbone"]):
             assert float(jnp.max(jnp.abs(leaf))) > 0, jax.tree_util.keystr(path)
     model = models.get("lsoftmax_cnn_mini", num_classes=5, dtype=jnp.bfloat16)
-    v = _init(model, x)
-    (logits, _), upd = _jit(lambda v, x: model.apply(v, x, train=True, mutable=MUT))(v, x)
+    v = init_vars(model, x)
+    (logits, _), upd = fast_jit(lambda v, x: model.apply(v, x, train=True, mutable=MUT))(v, x)
     assert logits.dtype == jnp.float32 and collect_features(upd.get(COLLECTION, {})) == []
 
 

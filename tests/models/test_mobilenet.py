@@ -9,40 +9,7 @@ from mfdjax import models
 from mfdjax.losses.mfd import mfd_loss
 from mfdjax.models import COLLECTION, collect_features
 from mfdjax.models.mobilenet import make_divisible
-
-
-def _jit(fn):
-    """``jax.jit`` compiled at XLA backend optimisation level 0 (tiny test shapes: the
-    compile, not the run, dominates on a 2-core CPU); cached per argument shapes."""
-    jitted, cache = jax.jit(fn), {}
-
-    def call(*args):
-        key = str(jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), args))
-        if key not in cache:
-            cache[key] = jitted.lower(*args).compile(
-                compiler_options={"xla_backend_optimization_level": 0})
-        return cache[key](*args)
-
-    return call
-
-
-def _init(model, x):
-    """Variables for ``model`` (compiled init: op-by-op dispatch is far slower)."""
-    return _jit(lambda x: model.init(jax.random.key(0), x, train=False))(x)
-
-MUT = ["batch_stats", COLLECTION]
-
-
-def _abstract_vars(model, shape):
-    return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(shape), train=False))
-
-
-def _abstract_maps(model, shape, level):
-    v = _abstract_vars(model, shape)
-    _, upd = jax.eval_shape(
-        lambda v, x: model.apply(v, x, train=True, features=level, mutable=MUT),
-        v, jax.ShapeDtypeStruct(shape, jnp.float32))
-    return collect_features(upd.get(COLLECTION, {}))
+from tests.models._helpers import fast_jit, init_vars, abstract_vars, abstract_maps, MUT
 
 
 def _n_params(v):
@@ -50,7 +17,7 @@ def _n_params(v):
 
 
 def test_torchvision_param_count():
-    assert _n_params(_abstract_vars(models.get("mobilenet_v2", num_classes=1000),
+    assert _n_params(abstract_vars(models.get("mobilenet_v2", num_classes=1000),
                                     (1, 64, 64, 3))) == 3_504_872
 
 
@@ -62,13 +29,13 @@ def test_make_divisible_matches_torchvision():
 def test_mobilenet_v2_sow_counts_and_shapes():
     model = models.get("mobilenet_v2", num_classes=10)
     shape = (2, 64, 64, 3)
-    stages = _abstract_maps(model, shape, "stages")
+    stages = abstract_maps(model, shape, "stages")
     assert [m.shape[1:] for m in stages] == [(32, 32, 16), (16, 16, 24), (8, 8, 32),
                                              (4, 4, 96), (2, 2, 1280)]
-    blocks = _abstract_maps(model, shape, "blocks")
+    blocks = abstract_maps(model, shape, "blocks")
     assert [m.shape[-1] for m in blocks] == ([16] + [24] * 2 + [32] * 3 + [64] * 4 + [96] * 3
                                              + [160] * 3 + [320])
-    layers = _abstract_maps(model, shape, "layers")
+    layers = abstract_maps(model, shape, "layers")
     assert len(layers) == 52
     # stem 32, block 1 (t=1): dw 32, out 16; block 2: expand 96, dw 96 (stride 2), out 24.
     assert [m.shape[1:] for m in layers[:6]] == [(32, 32, 32), (32, 32, 32), (32, 32, 16),
@@ -80,16 +47,16 @@ def test_mobilenet_v2_sow_counts_and_shapes():
                                         ("cifar", [32, 32, 16, 8, 4]),
                                         ("cifar_pool", [32, 16, 8, 4, 2])])
 def test_stem_spatial_size(stem, sizes):
-    stages = _abstract_maps(models.get("mobilenet_v2_mini", num_classes=3, stem=stem),
+    stages = abstract_maps(models.get("mobilenet_v2_mini", num_classes=3, stem=stem),
                             (1, 32, 32, 3), "stages")
     assert [m.shape[1] for m in stages] == sizes
 
 
 def test_width_mult():
     model = models.get("mobilenet_v2", num_classes=10, width_mult=0.5)
-    blocks = _abstract_maps(model, (1, 32, 32, 3), "blocks")
+    blocks = abstract_maps(model, (1, 32, 32, 3), "blocks")
     assert blocks[0].shape[-1] == 8 and blocks[-1].shape[-1] == 160
-    v = _abstract_vars(model, (1, 32, 32, 3))
+    v = abstract_vars(model, (1, 32, 32, 3))
     assert v["params"]["head"]["fc"]["kernel"].shape == (1280, 10)
 
 
@@ -97,7 +64,7 @@ def test_width_mult():
 def test_forward_backward_residual_and_mfd_gradient():
     model = models.get("mobilenet_v2_mini", num_classes=4, stem="cifar")
     x = jax.random.normal(jax.random.key(1), (4, 8, 8, 3))
-    v = _init(model, x)
+    v = init_vars(model, x)
     # depthwise conv: one input channel per group.
     dw = v["params"]["backbone"]["features02"]["depthwise"]["conv"]["kernel"]
     assert dw.shape == (3, 3, 1, 16)
@@ -109,7 +76,7 @@ def test_forward_backward_residual_and_mfd_gradient():
         assert len(maps) == 1 + 2 + 6 * 3 + 1
         return -jnp.mean(jax.nn.log_softmax(logits)[:, 0]) + mfd_loss(maps)
 
-    g = _jit(jax.grad(decor))(v["params"])
+    g = fast_jit(jax.grad(decor))(v["params"])
     leaves = jax.tree.leaves(g)
     assert all(np.all(np.isfinite(leaf)) for leaf in leaves)
     kernels = [leaf for p, leaf in jax.tree_util.tree_leaves_with_path(g["backbone"])
@@ -121,19 +88,19 @@ def test_forward_backward_residual_and_mfd_gradient():
 def test_features_none_bf16_eval_and_dropout():
     model = models.get("mobilenet_v2_mini", num_classes=4, stem="cifar", dtype=jnp.bfloat16)
     x = jax.random.normal(jax.random.key(2), (2, 8, 8, 3))
-    v = _init(model, x)
-    (logits, out), upd = _jit(lambda v, x: model.apply(v, x, train=True, mutable=MUT))(v, x)
+    v = init_vars(model, x)
+    (logits, out), upd = fast_jit(lambda v, x: model.apply(v, x, train=True, mutable=MUT))(v, x)
     assert logits.dtype == jnp.float32 and out["pre_logits"].shape == (2, 32)
     assert collect_features(upd.get(COLLECTION, {})) == []
-    logits_eval, _ = _jit(lambda v, x: model.apply(v, x, train=False))(v, x)
+    logits_eval, _ = fast_jit(lambda v, x: model.apply(v, x, train=False))(v, x)
     assert np.all(np.isfinite(logits_eval))
     drop = models.get("mobilenet_v2_mini", num_classes=4, stem="cifar", dropout_rate=0.5)
-    run = _jit(lambda v, x, k: drop.apply(v, x, train=True, mutable=["batch_stats"],
+    run = fast_jit(lambda v, x, k: drop.apply(v, x, train=True, mutable=["batch_stats"],
                                              rngs={"dropout": k})[0][0])
     assert not np.allclose(run(v, x, jax.random.key(1)), run(v, x, jax.random.key(2)))
     plain = models.get("mobilenet_v2_mini", num_classes=4, stem="cifar")
-    np.testing.assert_allclose(_jit(lambda v, x: drop.apply(v, x, train=False)[0])(v, x),
-                               _jit(lambda v, x: plain.apply(v, x, train=False)[0])(v, x),
+    np.testing.assert_allclose(fast_jit(lambda v, x: drop.apply(v, x, train=False)[0])(v, x),
+                               fast_jit(lambda v, x: plain.apply(v, x, train=False)[0])(v, x),
                                rtol=1e-6)
 
 

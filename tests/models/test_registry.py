@@ -8,25 +8,6 @@ from mfdjax import models
 from mfdjax.models.heads import Classifier
 
 
-def _jit(fn):
-    """``jax.jit`` compiled at XLA backend optimisation level 0 (tiny test shapes: the
-    compile, not the run, dominates on a 2-core CPU); cached per argument shapes."""
-    jitted, cache = jax.jit(fn), {}
-
-    def call(*args):
-        key = str(jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), args))
-        if key not in cache:
-            cache[key] = jitted.lower(*args).compile(
-                compiler_options={"xla_backend_optimization_level": 0})
-        return cache[key](*args)
-
-    return call
-
-
-def _init(model, x):
-    """Variables for ``model`` (compiled init: op-by-op dispatch is far slower)."""
-    return _jit(lambda x: model.init(jax.random.key(0), x, train=False))(x)
-
 FULL = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
         "densenet121", "mobilenet_v2", "lsoftmax_cnn", "resnet_cifar_small"]
 MINI = ["resnet_mini", "resnet_bottleneck_mini", "resnext_mini", "densenet_mini",

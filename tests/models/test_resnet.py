@@ -7,45 +7,11 @@ import pytest
 
 from mfdjax import models
 from mfdjax.models import COLLECTION, collect_features
-
-
-def _jit(fn):
-    """``jax.jit`` compiled at XLA backend optimisation level 0 (tiny test shapes: the
-    compile, not the run, dominates on a 2-core CPU); cached per argument shapes."""
-    jitted, cache = jax.jit(fn), {}
-
-    def call(*args):
-        key = str(jax.tree.map(lambda a: (jnp.shape(a), jnp.result_type(a)), args))
-        if key not in cache:
-            cache[key] = jitted.lower(*args).compile(
-                compiler_options={"xla_backend_optimization_level": 0})
-        return cache[key](*args)
-
-    return call
-
-
-def _init(model, x):
-    """Variables for ``model`` (compiled init: op-by-op dispatch is far slower)."""
-    return _jit(lambda x: model.init(jax.random.key(0), x, train=False))(x)
-
-MUT = ["batch_stats", COLLECTION]
-
-
-def _abstract_vars(model, shape):
-    return jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(shape), train=False))
+from tests.models._helpers import fast_jit, init_vars, abstract_vars, abstract_maps, MUT
 
 
 def _n_params(tree):
     return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
-
-
-def _abstract_maps(model, shape, level, train=True):
-    """Shapes of the sown maps (network order), without running the network."""
-    v = _abstract_vars(model, shape)
-    (_, _), upd = jax.eval_shape(
-        lambda v, x: model.apply(v, x, train=train, features=level, mutable=MUT),
-        v, jax.ShapeDtypeStruct(shape, jnp.float32))
-    return collect_features(upd.get(COLLECTION, {}))
 
 
 @pytest.mark.parametrize("name,count", [
@@ -53,7 +19,7 @@ def _abstract_maps(model, shape, level, train=True):
     ("resnet101", 44_549_160), ("resnet152", 60_192_808), ("resnext50_32x4d", 25_028_904)])
 def test_torchvision_param_count(name, count):
     model = models.get(name, num_classes=1000)
-    v = _abstract_vars(model, (1, 64, 64, 3))
+    v = abstract_vars(model, (1, 64, 64, 3))
     assert _n_params(v["params"]) == count
     # BN running statistics are state, not params.
     assert "batch_stats" in v and _n_params(v["batch_stats"]) > 0
@@ -62,13 +28,13 @@ def test_torchvision_param_count(name, count):
 def test_resnet50_sow_counts_and_shapes():
     model = models.get("resnet50", num_classes=100, stem="cifar")
     shape = (2, 32, 32, 3)
-    stages = _abstract_maps(model, shape, "stages")
+    stages = abstract_maps(model, shape, "stages")
     assert [m.shape for m in stages] == [
         (2, 32, 32, 64), (2, 32, 32, 256), (2, 16, 16, 512), (2, 8, 8, 1024), (2, 4, 4, 2048)]
-    blocks = _abstract_maps(model, shape, "blocks")
+    blocks = abstract_maps(model, shape, "blocks")
     assert len(blocks) == 16
     assert [m.shape[-1] for m in blocks] == [256] * 3 + [512] * 4 + [1024] * 6 + [2048] * 3
-    layers = _abstract_maps(model, shape, "layers")
+    layers = abstract_maps(model, shape, "layers")
     assert len(layers) == 49
     # Network order: stem, then per bottleneck (act1, act2, out).
     assert layers[0].shape == (2, 32, 32, 64)
@@ -84,23 +50,23 @@ def test_resnet50_sow_counts_and_shapes():
                                             ("resnext_mini", 3)])
 def test_mini_layer_counts(name, per_block):
     model = models.get(name, num_classes=10, stem="cifar")
-    assert len(_abstract_maps(model, (2, 16, 16, 3), "stages")) == 5
-    assert len(_abstract_maps(model, (2, 16, 16, 3), "blocks")) == 4
-    assert len(_abstract_maps(model, (2, 16, 16, 3), "layers")) == 1 + 4 * per_block
+    assert len(abstract_maps(model, (2, 16, 16, 3), "stages")) == 5
+    assert len(abstract_maps(model, (2, 16, 16, 3), "blocks")) == 4
+    assert len(abstract_maps(model, (2, 16, 16, 3), "layers")) == 1 + 4 * per_block
 
 
 @pytest.mark.parametrize("stem,size", [("imagenet", 8), ("cifar", 32), ("cifar_pool", 16)])
 def test_stem_spatial_size(stem, size):
     model = models.get("resnet_mini", num_classes=10, stem=stem)
-    stages = _abstract_maps(model, (2, 32, 32, 3), "stages")
+    stages = abstract_maps(model, (2, 32, 32, 3), "stages")
     assert [m.shape[1] for m in stages] == [size, size, size // 2, size // 4, size // 8]
-    kernel = _abstract_vars(model, (2, 32, 32, 3))["params"]["backbone"]["stem"]["conv"]["kernel"]
+    kernel = abstract_vars(model, (2, 32, 32, 3))["params"]["backbone"]["stem"]["conv"]["kernel"]
     assert kernel.shape[:2] == ((7, 7) if stem == "imagenet" else (3, 3))
 
 
 def test_resnext_grouped_conv():
     model = models.get("resnext50_32x4d", num_classes=10)
-    p = _abstract_vars(model, (1, 32, 32, 3))["params"]["backbone"]
+    p = abstract_vars(model, (1, 32, 32, 3))["params"]["backbone"]
     # width = planes * 4/64 * 32 = 2 * planes; grouped 3x3 kernel has width/32 inputs.
     assert p["stage1_block00"]["conv2"]["conv"]["kernel"].shape == (3, 3, 4, 128)
     assert p["stage4_block00"]["conv3"]["conv"]["kernel"].shape == (1, 1, 1024, 2048)
@@ -120,7 +86,7 @@ def test_forward_backward_and_mfd_gradient(name, level, n_kernels):
     model = models.get(name, num_classes=5, stem="cifar")
     x = jax.random.normal(jax.random.key(1), (4, 8, 8, 3))
     y = jnp.array([0, 3, 1, 4])
-    v = _init(model, x)
+    v = init_vars(model, x)
 
     def losses(params):
         (logits, out), upd = model.apply({"params": params, "batch_stats": v["batch_stats"]},
@@ -134,7 +100,7 @@ def test_forward_backward_and_mfd_gradient(name, level, n_kernels):
         mfd_grad = jax.grad(lambda p: losses(p)[1])(params)
         return ce, mfd, logits, out, ce_grad, mfd_grad
 
-    ce, mfd, logits, out, g_ce, g_mfd = _jit(both)(v["params"])
+    ce, mfd, logits, out, g_ce, g_mfd = fast_jit(both)(v["params"])
     assert logits.shape == (4, 5) and logits.dtype == jnp.float32
     assert out["pre_logits"].ndim == 2 and out["pre_logits"].shape[0] == 4
     assert np.isfinite(float(ce)) and 0 < float(mfd) < 49
@@ -152,13 +118,13 @@ def test_forward_backward_and_mfd_gradient(name, level, n_kernels):
 def test_network_order_survives_key_sorting():
     model = models.get("resnet_bottleneck_mini", num_classes=4, stem="cifar")
     x = jax.random.normal(jax.random.key(6), (2, 16, 16, 3))
-    v = _init(model, x)
+    v = init_vars(model, x)
 
     def run(v, x):
         _, upd = model.apply(v, x, train=True, features="layers", mutable=MUT)
         return collect_features(upd), upd  # in-trace: dict insertion (call) order
 
-    eager, upd = _jit(run)(v, x)
+    eager, upd = fast_jit(run)(v, x)
     # jit returns dicts with sorted keys; the names are chosen so the order is the same.
     jitted = collect_features(upd)
     assert [m.shape for m in eager] == [m.shape for m in jitted]
@@ -171,7 +137,7 @@ def test_network_order_survives_key_sorting():
 def test_features_none_sows_nothing():
     model = models.get("resnet_mini", num_classes=4, stem="cifar")
     for train in (True, False):
-        assert _abstract_maps(model, (2, 16, 16, 3), None, train=train) == []
+        assert abstract_maps(model, (2, 16, 16, 3), None, train=train) == []
     _, upd = jax.eval_shape(lambda x: model.init_with_output(
         jax.random.key(0), x, train=True, features=None), jnp.ones((2, 16, 16, 3)))
     assert COLLECTION not in upd
@@ -181,9 +147,9 @@ def test_batchnorm_train_vs_eval_momentum_eps():
     model = models.get("resnet_mini", num_classes=4, stem="cifar")
     x = 3.0 + 2.0 * jax.random.normal(jax.random.key(3), (4, 8, 8, 3))
     x_other = x.at[2:].set(-x[2:])  # same first two examples, different batch-mates
-    v = _init(model, x)
-    train = _jit(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"]))
-    evaluate = _jit(lambda v, x: model.apply(v, x, train=False, mutable=["batch_stats"]))
+    v = init_vars(model, x)
+    train = fast_jit(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"]))
+    evaluate = fast_jit(lambda v, x: model.apply(v, x, train=False, mutable=["batch_stats"]))
     (t_all, _), upd = train(v, x)
     before, after = jax.tree.leaves(v["batch_stats"]), jax.tree.leaves(upd["batch_stats"])
     assert any(not np.allclose(a, b) for a, b in zip(before, after))
@@ -212,7 +178,7 @@ def test_batchnorm_train_vs_eval_momentum_eps():
 def test_zero_init_residual():
     model = models.get("resnet_bottleneck_mini", num_classes=4, stem="cifar",
                        zero_init_residual=True)
-    p = _init(model, jnp.ones((1, 8, 8, 3)))["params"]["backbone"]
+    p = init_vars(model, jnp.ones((1, 8, 8, 3)))["params"]["backbone"]
     for b in range(1, 5):
         blk = p[f"stage{b}_block00"]
         np.testing.assert_array_equal(blk["conv3"]["bn"]["scale"], 0.0)
@@ -222,9 +188,9 @@ def test_zero_init_residual():
 def test_bfloat16_compute_float32_params_and_logits():
     model = models.get("resnet_mini", num_classes=4, stem="cifar", dtype=jnp.bfloat16)
     x = jax.random.normal(jax.random.key(5), (2, 16, 16, 3))
-    v = _init(model, x)
+    v = init_vars(model, x)
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(v["params"]))
-    (logits, out), upd = _jit(lambda v, x: model.apply(v, x, train=True, features="stages",
+    (logits, out), upd = fast_jit(lambda v, x: model.apply(v, x, train=True, features="stages",
                                                        mutable=MUT))(v, x)
     assert logits.dtype == jnp.float32 and out["pre_logits"].dtype == jnp.float32
     assert np.all(np.isfinite(logits))
@@ -233,14 +199,14 @@ def test_bfloat16_compute_float32_params_and_logits():
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(upd["batch_stats"]))
     # Close to the float32 model with the same params.
     f32 = models.get("resnet_mini", num_classes=4, stem="cifar")
-    (ref, _), _ = _jit(lambda v, x: f32.apply(v, x, train=True, mutable=["batch_stats"]))(v, x)
+    (ref, _), _ = fast_jit(lambda v, x: f32.apply(v, x, train=True, mutable=["batch_stats"]))(v, x)
     np.testing.assert_allclose(logits, ref, atol=0.1, rtol=0.1)
 
 
 def test_bad_arguments():
     model = models.get("resnet_mini", num_classes=4, stem="cifar")
     x = jnp.ones((1, 8, 8, 3))
-    v = _init(model, x)
+    v = init_vars(model, x)
     with pytest.raises(ValueError, match="features"):
         model.apply(v, x, train=False, features="stage")
     with pytest.raises(ValueError, match="NHWC"):
@@ -255,8 +221,8 @@ def test_bad_arguments():
 
 def test_resnet_cifar_small_fashion_mnist_shape():
     model = models.get("resnet_cifar_small", num_classes=10, stem="cifar")
-    v = _abstract_vars(model, (2, 28, 28, 1))
+    v = abstract_vars(model, (2, 28, 28, 1))
     assert _n_params(v["params"]) < 400_000
-    stages = _abstract_maps(model, (2, 28, 28, 1), "stages")
+    stages = abstract_maps(model, (2, 28, 28, 1), "stages")
     assert [m.shape[1:] for m in stages] == [(28, 28, 16), (28, 28, 16), (14, 14, 32),
                                              (7, 7, 64), (4, 4, 128)]

@@ -20,18 +20,6 @@ from tests.train._tiny import tiny_config
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.fixture
-def compile_cache(tmp_path):
-    """Persistent compilation cache for this test only (the runs compile identical steps)."""
-    old = (jax.config.jax_compilation_cache_dir,
-           jax.config.jax_persistent_cache_min_compile_time_secs)
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path / "jax_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    yield
-    jax.config.update("jax_compilation_cache_dir", old[0])
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", old[1])
-
-
 def _pod_config(max_steps):
     # 256 examples / batch 64 = 4 steps per epoch: step 4 ends epoch 1 (delta update).
     return tiny_config(loss__name="pod", model__head="pod", model__head_kwargs__dim=16,

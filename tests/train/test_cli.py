@@ -10,11 +10,10 @@ import pytest
 
 from mfdjax import cli
 from tests.train import _tiny  # noqa: F401  (registers the tiny model)
-from tests.train.test_checkpoint import compile_cache  # noqa: F401
 
 
 @pytest.mark.slow
-def test_train_default_tiny_writes_reports(tmp_path, capsys, compile_cache):  # noqa: F811
+def test_train_default_tiny_writes_reports(tmp_path, capsys, compile_cache):
     workdir = tmp_path / "default"
     rc = cli.main(["train", "--config", "default", "--workdir", str(workdir),
                    f"model.name={_tiny.NAME}", "model.stem=", "prng_impl=rbg",
