@@ -4,7 +4,7 @@ from mfdjax.models.common import COLLECTION, LEVELS, check_level, collect_featur
 from mfdjax.models.registry import get, list_models, register
 
 # Importing the family modules registers their models.
-from mfdjax.models import heads  # noqa: F401  (isort: skip)
+from mfdjax.models import heads, layers  # noqa: F401  (isort: skip)
 from mfdjax.models import resnet, densenet, mobilenet, lsoftmax_cnn, vit, swin  # noqa: F401,E402
 
 __all__ = ["COLLECTION", "LEVELS", "check_level", "collect_features", "get",

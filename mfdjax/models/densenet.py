@@ -41,7 +41,7 @@ import jax.numpy as jnp
 
 from mfdjax.models.common import check_level, sow_feature
 from mfdjax.models.registry import register
-from mfdjax.models.resnet import build_classifier, check_image, check_stem
+from mfdjax.models.layers import build_classifier, check_image, check_stem
 
 __all__ = ["DenseLayer", "DenseNet", "Transition"]
 

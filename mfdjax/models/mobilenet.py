@@ -41,6 +41,7 @@ Sown features (all under those module names, sorting in network order):
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -48,15 +49,13 @@ import jax
 import jax.numpy as jnp
 
 from mfdjax.models.common import check_level, sow_feature
+from mfdjax.models.layers import ConvBN, build_classifier, check_image, check_stem, relu6
 from mfdjax.models.registry import register
-from mfdjax.models.resnet import build_classifier, check_image, check_stem
 
 __all__ = ["InvertedResidual", "MobileNetV2", "TORCHVISION_SETTING"]
 
 TORCHVISION_SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
                        (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
-
-_conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
 def make_divisible(v: float, divisor: int = 8) -> int:
@@ -67,24 +66,8 @@ def make_divisible(v: float, divisor: int = 8) -> int:
     return new_v
 
 
-class _ConvBNAct(nn.Module):
-    features: int
-    kernel: int = 1
-    strides: int = 1
-    groups: int = 1
-    act: bool = True
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        pad = self.kernel // 2
-        x = nn.Conv(self.features, (self.kernel, self.kernel), strides=self.strides,
-                    padding=((pad, pad), (pad, pad)), feature_group_count=self.groups,
-                    use_bias=False, dtype=self.dtype, param_dtype=jnp.float32,
-                    kernel_init=_conv_init, name="conv")(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                         dtype=self.dtype, param_dtype=jnp.float32, name="bn")(x)
-        return jnp.clip(x, 0, 6) if self.act else x  # ReLU6
+# conv + BN + ReLU6 (``act=False``: conv + BN, the linear bottleneck's projection).
+_ConvBNAct = functools.partial(ConvBN, activation=relu6)
 
 
 class _StemOrLast(nn.Module):

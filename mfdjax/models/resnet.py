@@ -45,66 +45,10 @@ import jax
 import jax.numpy as jnp
 
 from mfdjax.models.common import check_level, sow_feature
-from mfdjax.models.heads import Classifier, make_head
+from mfdjax.models.layers import STEMS, ConvBN, build_classifier, check_image, check_stem
 from mfdjax.models.registry import register
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "STEMS", "build_classifier", "check_stem"]
-
-STEMS = ("imagenet", "cifar", "cifar_pool")
-
-# torchvision: nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu").
-conv_kernel_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
-
-
-def check_stem(stem: str) -> None:
-    """Raises a ValueError unless ``stem`` is one of :data:`STEMS`."""
-    if stem not in STEMS:
-        raise ValueError(f"`stem` must be one of {STEMS}, got {stem!r}.")
-
-
-def check_image(x: jax.Array) -> None:
-    """Images must be a floating NHWC batch (B, H, W, C)."""
-    if getattr(x, "ndim", None) != 4:
-        raise ValueError(
-            f"`x` must be an NHWC image batch of shape (B, H, W, C), got shape "
-            f"{getattr(x, 'shape', None)}; add a batch or channel axis.")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"`x` must be floating (got {x.dtype}); cast the images, "
-                         "e.g. x.astype(jnp.float32) / 255.")
-
-
-def build_classifier(backbone: nn.Module, *, num_classes: int, head: str,
-                     head_kwargs: dict | None) -> Classifier:
-    """``Classifier(backbone, make_head(head, num_classes, **head_kwargs))``."""
-    return Classifier(backbone=backbone, head=make_head(head, num_classes, **(head_kwargs or {})))
-
-
-class _ConvBN(nn.Module):
-    """conv (no bias) + BatchNorm (+ ReLU when ``act``), torchvision padding."""
-
-    features: int
-    kernel: int
-    strides: int = 1
-    groups: int = 1
-    act: bool = True
-    zero_gamma: bool = False
-    dtype: Any = jnp.float32
-    bn_momentum: float = 0.9
-    bn_eps: float = 1e-5
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        pad = self.kernel // 2
-        x = nn.Conv(self.features, (self.kernel, self.kernel), strides=self.strides,
-                    padding=((pad, pad), (pad, pad)), feature_group_count=self.groups,
-                    use_bias=False, dtype=self.dtype, param_dtype=jnp.float32,
-                    kernel_init=conv_kernel_init, name="conv")(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                         epsilon=self.bn_eps, dtype=self.dtype, param_dtype=jnp.float32,
-                         scale_init=(nn.initializers.zeros if self.zero_gamma
-                                     else nn.initializers.ones), name="bn")(x)
-        return nn.relu(x) if self.act else x
-
 
 class BasicBlock(nn.Module):
     """Two 3x3 conv+BN, identity or 1x1-conv+BN shortcut, add, ReLU. Output ``planes`` channels."""
@@ -122,7 +66,7 @@ class BasicBlock(nn.Module):
         if self.groups != 1 or self.base_width != 64:
             raise ValueError("BasicBlock supports only groups=1 and width_per_group=64 "
                              "(as torchvision); use block='bottleneck' for ResNeXt.")
-        cb = functools.partial(_ConvBN, dtype=self.dtype)
+        cb = functools.partial(ConvBN, dtype=self.dtype)
         y = cb(self.planes, 3, self.strides, name="conv1")(x, train)
         sow_feature(self, features, "layers", "act1", y)
         y = cb(self.planes, 3, act=False, zero_gamma=self.zero_init_residual,
@@ -154,7 +98,7 @@ class Bottleneck(nn.Module):
     def __call__(self, x: jax.Array, *, train: bool, features: str | None = None) -> jax.Array:
         width = int(self.planes * (self.base_width / 64.0)) * self.groups
         out_ch = self.planes * self.expansion
-        cb = functools.partial(_ConvBN, dtype=self.dtype)
+        cb = functools.partial(ConvBN, dtype=self.dtype)
         y = cb(width, 1, name="conv1")(x, train)
         sow_feature(self, features, "layers", "act1", y)
         y = cb(width, 3, self.strides, groups=self.groups, name="conv2")(y, train)
@@ -218,9 +162,9 @@ class ResNet(nn.Module):
         block_cls = _BLOCKS[self.block]
         x = x.astype(self.dtype)
         if self.stem == "imagenet":
-            x = _ConvBN(self.stem_width, 7, 2, dtype=self.dtype, name="stem")(x, train)
+            x = ConvBN(self.stem_width, 7, 2, dtype=self.dtype, name="stem")(x, train)
         else:
-            x = _ConvBN(self.stem_width, 3, 1, dtype=self.dtype, name="stem")(x, train)
+            x = ConvBN(self.stem_width, 3, 1, dtype=self.dtype, name="stem")(x, train)
         if self.stem in ("imagenet", "cifar_pool"):
             x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
         sow_feature(self, features, "stages", "stage0", x)

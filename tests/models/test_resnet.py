@@ -169,7 +169,7 @@ def test_batchnorm_train_vs_eval_momentum_eps():
     np.testing.assert_allclose(upd["batch_stats"]["backbone"]["stem"]["bn"]["mean"],
                                0.1 * conv.mean((0, 1, 2)), rtol=1e-4, atol=1e-6)
     # eps 1e-5: in eval with the initial running stats (0, 1), BN is x / sqrt(1 + eps).
-    y = models.resnet._ConvBN(8, 3, act=False).apply(
+    y = models.layers.ConvBN(8, 3, act=False).apply(
         {"params": v["params"]["backbone"]["stem"],
          "batch_stats": v["batch_stats"]["backbone"]["stem"]}, x, False)
     np.testing.assert_allclose(y, conv / np.sqrt(1 + 1e-5), rtol=1e-5, atol=1e-5)
