@@ -159,7 +159,8 @@ def write_comparison_report(run_dirs: Sequence[str], out_dir: str, *, title: str
     axes[1].set(title="test top-1 accuracy (%)", xlabel="epoch")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # runs without points add no artists
+            ax.legend()
     fig.tight_layout()
     fig.savefig(os.path.join(out_dir, "comparison_curves.png"), dpi=110)
     plt.close(fig)
@@ -175,7 +176,8 @@ def write_comparison_report(run_dirs: Sequence[str], out_dir: str, *, title: str
                ylabel="mean |F_ij|, i != j")
         ax.set_xticks(np.arange(n_maps) + 0.4 - width / 2)
         ax.set_xticklabels([str(i) for i in range(n_maps)])
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # runs without points add no artists
+            ax.legend()
         fig.tight_layout()
         fig.savefig(os.path.join(out_dir, "comparison_correlations.png"), dpi=110)
         plt.close(fig)

@@ -75,3 +75,25 @@ def test_unknown_comparison_variant_is_a_clear_error(tmp_path, capsys):
 def test_bad_override_is_a_clear_error(capsys):
     assert cli.main(["info", "--config", "default", "no_such_field=1"]) == 2
     assert "no field" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_compare_two_configs_writes_one_report(tmp_path, capsys, compile_cache):
+    """`mfdjax compare`: a plain config and a comparison config -> every run in one report."""
+    path = os.path.join(os.path.dirname(__file__), "tiny_config.py")
+    workdir = tmp_path / "cmp"
+    rc = cli.main(["compare", "--configs", f"{path},{path}:compare", "--workdir", str(workdir),
+                   "max_steps=2", "progress_bar=False", "checkpoint.async_save=False"])
+    assert rc == 0
+    assert "comparison report:" in capsys.readouterr().out
+    report = (workdir / "report.md").read_text()
+    runs = sorted(p.name for p in workdir.iterdir() if (p / "summary.json").exists())
+    assert len(runs) == 3, runs
+    assert any(r.endswith("_softmax") for r in runs) and any(r.endswith("_softmax_mfd")
+                                                            for r in runs)
+    for r in runs:
+        assert r in report
+        assert json.loads((workdir / r / "summary.json").read_text())["steps"] == 2
+    # One config is not a comparison: a clear error, exit status 2.
+    assert cli.main(["compare", "--configs", path, "--workdir", str(tmp_path / "x")]) == 2
+    assert "--configs" in capsys.readouterr().err

@@ -215,3 +215,32 @@ def test_bfloat16_compute_keeps_float32_params_and_optimizer_state(digits):
     for leaf in jax.tree.leaves((new.params, new.opt_state)):
         if jnp.issubdtype(leaf.dtype, jnp.floating):
             assert leaf.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("num_classes", [100, 10])
+def test_eval_step_top1_top5_against_numpy(num_classes):
+    """Top-1 / top-5 sums (top-5 only from 100 classes on) against a NumPy count, with a mask."""
+    import types
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(32, num_classes)).astype(np.float32)
+    labels = rng.integers(0, num_classes, size=32).astype(np.int32)
+    labels[:6] = np.argsort(logits[:6], axis=1)[:, -3]  # third-best: top-5 hit, top-1 miss
+    labels[6:10] = np.argmax(logits[6:10], axis=1)      # top-1 hits
+    mask = np.ones(32, np.float32)
+    mask[-4:] = 0
+    state = types.SimpleNamespace(
+        apply_fn=lambda variables, x, train: (jnp.asarray(logits) + 0.0 * x.sum(), {}),
+        params={}, batch_stats={})
+    eval_step = make_eval_step(tiny_config(), mean=(0.0,), std=(1.0,), num_classes=num_classes)
+    ev = jax.jit(lambda batch: eval_step(state, batch))  # the stub state is closed over
+    out = ev({"image": np.zeros((32, 4, 4, 1), np.uint8), "label": labels,
+                     "mask": mask})
+    valid = mask > 0
+    top1 = (np.argmax(logits, 1) == labels)[valid].sum()
+    top5 = np.any(np.argsort(logits, 1)[:, -5:] == labels[:, None], axis=1)[valid].sum()
+    assert float(out["count"]) == 28
+    assert float(out["correct"]) == top1 >= 4
+    assert float(out["correct5"]) == (top5 if num_classes >= 100 else 0.0)
+    if num_classes >= 100:
+        assert top5 >= top1 + 6
