@@ -18,6 +18,7 @@ import numpy as np
 __all__ = [
     "as_float_array",
     "check_array",
+    "check_features_and_rows",
     "check_floating",
     "check_labels",
     "check_ndim",
@@ -98,3 +99,26 @@ def as_float_array(x: Any, name: str) -> jax.Array:
     x = check_array(x, name)
     check_floating(x, name)
     return x.astype(compute_dtype(x))
+
+
+def check_features_and_rows(features: Any, rows: Any, rows_name: str
+                            ) -> tuple[jax.Array, jax.Array]:
+    """Validates features (B, D) and a per-class matrix (K, D) (weights, centroids, centres).
+
+    Returns both as floating arrays: features upcast to its compute dtype, ``rows``
+    as given (the caller casts it). Raises a ValueError naming the argument when a
+    shape does not fit, with the usual fix (class matrices are rows: transpose a
+    Flax (D, K) kernel with ``.T``).
+    """
+    x = as_float_array(features, "features")
+    check_ndim(x, "features", 2, "(batch, dim)")
+    r = check_array(rows, rows_name)
+    check_floating(r, rows_name)
+    check_ndim(r, rows_name, 2, "(num_classes, dim) -- one row per class")
+    if r.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"`{rows_name}` must have shape (num_classes, {x.shape[1]}) to match `features` "
+            f"of shape {tuple(x.shape)}, got {tuple(r.shape)}; class matrices hold one row "
+            f"per class (transpose a (dim, num_classes) kernel with .T)."
+        )
+    return x, r

@@ -25,7 +25,7 @@ from jax.scipy.linalg import solve_triangular
 from mfdjax.losses._checks import (
     as_float_array,
     check_array,
-    check_floating,
+    check_features_and_rows,
     check_labels,
     check_ndim,
 )
@@ -58,16 +58,7 @@ def cosine_classify(features, centroids) -> jax.Array:
     >>> print(cosine_classify(jnp.asarray(5 * p[[2, 0]], jnp.float32), p))
     [2 0]
     """
-    x = as_float_array(features, "features")
-    check_ndim(x, "features", 2, "(batch, dim)")
-    p = check_array(centroids, "centroids")
-    check_floating(p, "centroids")
-    check_ndim(p, "centroids", 2, "(num_classes, dim)")
-    if p.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"`centroids` must have shape (num_classes, {x.shape[1]}) to match `features`, "
-            f"got {tuple(p.shape)}."
-        )
+    x, p = check_features_and_rows(features, centroids, "centroids")
     p = p.astype(x.dtype)
     p = p / jnp.maximum(jnp.linalg.norm(p, axis=-1, keepdims=True), 1e-12)
     return jnp.argmax(x @ p.T, axis=-1).astype(jnp.int32)

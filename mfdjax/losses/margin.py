@@ -36,6 +36,7 @@ import optax
 from mfdjax.losses._checks import (
     as_float_array,
     check_array,
+    check_features_and_rows,
     check_labels,
     check_ndim,
     check_positive,
@@ -77,16 +78,8 @@ def _l2_normalize(x: jax.Array, axis: int = -1, eps: float = _NORM_EPS) -> jax.A
 
 def _check_fwl(features, weights, labels):
     """Validates the (features, weights, labels) triple; returns float arrays + labels."""
-    features = as_float_array(features, "features")
-    weights = as_float_array(weights, "weights")
-    check_ndim(features, "features", 2, "(batch, dim)")
-    check_ndim(weights, "weights", 2, "(num_classes, dim) -- one row per class")
-    if features.shape[1] != weights.shape[1]:
-        raise ValueError(
-            f"`weights` must have shape (num_classes, dim) with dim = features.shape[1] = "
-            f"{features.shape[1]}, got {tuple(weights.shape)}; class weights are rows "
-            f"(transpose a (dim, num_classes) kernel with .T)."
-        )
+    features, weights = check_features_and_rows(features, weights, "weights")
+    weights = weights.astype(compute_dtype(weights))
     if weights.shape[0] < 2:
         raise ValueError(f"`weights` needs at least 2 classes (rows), got {weights.shape[0]}.")
     labels = check_labels(labels, features.shape[0], weights.shape[0])
@@ -575,14 +568,8 @@ def min_fc_units(num_classes: int) -> int:
 # Center loss
 # --------------------------------------------------------------------------- #
 def _check_centers(features, labels, centers):
-    features = as_float_array(features, "features")
-    centers = as_float_array(centers, "centers")
-    check_ndim(features, "features", 2, "(batch, dim)")
-    check_ndim(centers, "centers", 2, "(num_classes, dim) -- one row per class")
-    if features.shape[1] != centers.shape[1]:
-        raise ValueError(
-            f"`centers` must have shape (num_classes, {features.shape[1]}) to match "
-            f"`features`, got {tuple(centers.shape)}.")
+    features, centers = check_features_and_rows(features, centers, "centers")
+    centers = centers.astype(compute_dtype(centers))
     labels = check_labels(labels, features.shape[0], centers.shape[0])
     return features, labels, centers
 

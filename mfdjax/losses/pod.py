@@ -30,6 +30,7 @@ import optax
 from mfdjax.losses._checks import (
     as_float_array,
     check_array,
+    check_features_and_rows,
     check_floating,
     check_labels,
     check_ndim,
@@ -167,16 +168,7 @@ def _unit_rows(x: jax.Array) -> jax.Array:
 
 def _prepare(features, labels, centroids):
     """Checks (features, labels, centroids); returns x, y and centroids in x's dtype."""
-    x = as_float_array(features, "features")
-    check_ndim(x, "features", 2, "(batch, dim)")
-    p = check_array(centroids, "centroids")
-    check_floating(p, "centroids")
-    check_ndim(p, "centroids", 2, "(num_classes, dim)")
-    if p.shape[1] != x.shape[1]:
-        raise ValueError(
-            f"`centroids` must have shape (num_classes, {x.shape[1]}) to match "
-            f"`features` of shape {tuple(x.shape)}, got {tuple(p.shape)}."
-        )
+    x, p = check_features_and_rows(features, centroids, "centroids")
     y = check_labels(labels, x.shape[0], num_classes=p.shape[0])
     return x, y, p.astype(x.dtype)
 
