@@ -83,3 +83,21 @@ def parse_arg(arg: str | None, n: int, defaults: tuple) -> list[str]:
     if len(parts) > n:
         raise ValueError(f"config argument {arg!r} has more than {n} comma-separated fields.")
     return parts + list(defaults[len(parts):])
+
+
+def set_mfd_variant(c, loss: str):
+    """The softmax / softmax + MFD choice of the MFD tables.
+
+    ``""``: both, as a comparison config; ``"softmax"``: MFD off; ``"mfd"`` or
+    ``"softmax_mfd"``: MFD on (lambda = 1). Anything else is a ValueError.
+    """
+    if loss == "":
+        c.comparison.softmax = "mfd.weight=0.0"
+        c.comparison.softmax_mfd = "mfd.weight=1.0"
+    elif loss in ("mfd", "softmax_mfd"):
+        c.mfd.weight = 1.0
+    elif loss == "softmax":
+        c.mfd.weight = 0.0
+    else:
+        raise ValueError(f"the loss field must be softmax or mfd, got {loss!r}.")
+    return c

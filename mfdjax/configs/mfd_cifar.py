@@ -12,7 +12,7 @@
 #   +MFD 0.007 0.015 0.034 0.031 0.013 (`mfdjax correlations --workdir RUN`).
 """mfd-loss.txt Tables IV/V on CIFAR-10/100: get_config("model,dataset[,softmax|mfd]")."""
 
-from mfdjax.configs._presets import MFD_TABLE, paper_recipe, parse_arg
+from mfdjax.configs._presets import MFD_TABLE, paper_recipe, parse_arg, set_mfd_variant
 
 
 def get_config(arg=None):
@@ -22,11 +22,4 @@ def get_config(arg=None):
     expect = MFD_TABLE.get((model, dataset))
     c.description = (f"{model} on {dataset}, mfd-loss.txt Tables IV/V; paper softmax / "
                      f"softmax+MFD: {expect}")
-    if loss == "":
-        c.comparison.softmax = "mfd.weight=0.0"
-        c.comparison.softmax_mfd = "mfd.weight=1.0"
-    elif loss in ("mfd", "softmax_mfd"):
-        c.mfd.weight = 1.0
-    elif loss != "softmax":
-        raise ValueError(f"third field must be softmax or mfd, got {loss!r}.")
-    return c
+    return set_mfd_variant(c, loss)

@@ -7,7 +7,7 @@
 #            DenseNet121 95.61 -> 96.27, MobileNetV2 87.84 -> 90.32.
 """FaceScrub, Softmax vs Softmax + MFD: get_config("model[,softmax|mfd]")."""
 
-from mfdjax.configs._presets import MFD_TABLE, paper_recipe, parse_arg
+from mfdjax.configs._presets import MFD_TABLE, paper_recipe, parse_arg, set_mfd_variant
 
 
 def get_config(arg=None):
@@ -15,9 +15,4 @@ def get_config(arg=None):
     c = paper_recipe("facescrub", model)
     c.description = (f"{model} on FaceScrub; paper softmax / softmax+MFD: "
                      f"{MFD_TABLE.get((model, 'facescrub'))}")
-    if loss == "":
-        c.comparison.softmax = "mfd.weight=0.0"
-        c.comparison.softmax_mfd = "mfd.weight=1.0"
-    else:
-        c.mfd.weight = 1.0 if loss == "mfd" else 0.0
-    return c
+    return set_mfd_variant(c, loss)

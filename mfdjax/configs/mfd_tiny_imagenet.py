@@ -7,7 +7,7 @@
 #            DenseNet121 64.73 -> 65.59, MobileNetV2 46.34 -> 49.14.
 """Tiny ImageNet, Softmax vs Softmax + MFD: get_config("model[,softmax|mfd]")."""
 
-from mfdjax.configs._presets import MFD_TABLE, paper_recipe, parse_arg
+from mfdjax.configs._presets import MFD_TABLE, paper_recipe, parse_arg, set_mfd_variant
 
 
 def get_config(arg=None):
@@ -16,9 +16,4 @@ def get_config(arg=None):
     c.dataset.test_split = "test"
     c.description = (f"{model} on Tiny ImageNet; paper softmax / softmax+MFD: "
                      f"{MFD_TABLE.get((model, 'tiny_imagenet'))}")
-    if loss == "":
-        c.comparison.softmax = "mfd.weight=0.0"
-        c.comparison.softmax_mfd = "mfd.weight=1.0"
-    else:
-        c.mfd.weight = 1.0 if loss == "mfd" else 0.0
-    return c
+    return set_mfd_variant(c, loss)

@@ -62,3 +62,17 @@ def test_overrides_parse_and_type():
         apply_overrides(c, ["optimizer.nope=1"])
     with pytest.raises(ValueError, match="unknown config"):
         load_config("no_such_config")
+
+
+@pytest.mark.parametrize("spec", ["mfd_cifar:resnet50,cifar10", "mfd_facescrub:resnet50",
+                                  "mfd_tiny_imagenet:resnet50"])
+def test_mfd_table_configs_parse_the_loss_field_alike(spec):
+    from mfdjax.configs import load_config
+
+    assert load_config(spec + ",softmax").mfd.weight == 0.0
+    for on in ("mfd", "softmax_mfd"):
+        assert load_config(f"{spec},{on}").mfd.weight == 1.0
+    both = load_config(spec)
+    assert set(both.comparison) == {"softmax", "softmax_mfd"}
+    with pytest.raises(ValueError, match="softmax or mfd"):
+        load_config(spec + ",sofmax")
