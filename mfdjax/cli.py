@@ -41,9 +41,16 @@ def _add_distributed(p: argparse.ArgumentParser) -> None:
     p.add_argument("--process-id", type=int, default=None)
 
 
+def _version() -> str:
+    from mfdjax import __version__
+
+    return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mfdjax", description="MFD / POD / W-Softmax training "
                                 "in JAX (see README.md).")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a config (resumes from --workdir)")
