@@ -1,4 +1,4 @@
-"""Benchmark: the cost of adding MFD loss to softmax training of ResNet50 (mfd-loss.txt Table VII).
+"""Benchmark: the cost of adding MFD loss to softmax training of ResNet50 (the MFD paper, Table VII).
 
 The paper reports +52% to +65% time per epoch for Softmax + MFD over Softmax alone
 (PyTorch 1.0, GPU). This script measures the same ratio for our JAX ResNet50 in the

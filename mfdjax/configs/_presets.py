@@ -1,20 +1,20 @@
-"""Shared pieces of the full-scale configs (the papers' recipes, formulas.md section 5)."""
+"""Shared pieces of the full-scale configs (the papers' training recipes; see docs/papers.rst)."""
 
 from __future__ import annotations
 
 from mfdjax.configs.base import get_base_config
 
-# name -> (dataset.name, stem, dataset options, PEDCC dim of pod-loss.txt Table III)
+# name -> (dataset.name, stem, dataset options, PEDCC dim of the POD paper, Table III)
 DATASETS = {
     "cifar10": ("cifar10", "cifar", {}, 256),
     "cifar100": ("cifar100", "cifar", {}, 512),
     # Tiny ImageNet / FaceScrub: image folders (data_dir/<split>/<class>/*.jpg), 64x64; the
-    # 64x64 datasets keep the max-pool (mfd-loss.txt section IV): stem "cifar_pool".
+    # 64x64 datasets keep the max-pool (the MFD paper, section IV): stem "cifar_pool".
     "tiny_imagenet": ("image_folder", "cifar_pool", {"image_size": 64}, 512),
     "facescrub": ("image_folder", "cifar_pool", {"image_size": 64}, 512),
 }
 
-# Softmax / Softmax + MFD, ResNet50 (mfd-loss.txt Table IV) and Table V.
+# Softmax / Softmax + MFD, ResNet50 (the MFD paper, Table IV) and Table V.
 MFD_TABLE = {
     ("resnet50", "cifar10"): (93.25, 93.98), ("resnet50", "cifar100"): (76.42, 79.18),
     ("resnet50", "tiny_imagenet"): (62.10, 64.06), ("resnet50", "facescrub"): (90.56, 94.63),
@@ -32,7 +32,7 @@ MFD_TABLE = {
 
 def paper_recipe(dataset: str, model: str = "resnet50"):
     """SGD 0.9, wd 5e-4 (coupled), lr 0.1 x0.1 at 30/60/90 of 100 epochs, batch 128,
-    pad-4 crop + flip (mfd-loss.txt section IV.A, pod-loss.txt section 4)."""
+    pad-4 crop + flip (the MFD paper, section IV.A, the POD paper, section 4)."""
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}.")
     name, stem, options, _ = DATASETS[dataset]
@@ -59,7 +59,7 @@ def paper_recipe(dataset: str, model: str = "resnet50"):
 
 
 def set_loss(c, loss: str, *, dim: int, scale: float | None = None):
-    """The head + loss of pod-loss.txt Table IV's rows (and mfd-loss.txt Table VI)."""
+    """The head + loss of the POD paper, Table IV's rows (and the MFD paper, Table VI)."""
     c.loss.name = loss
     if loss in ("am_softmax", "arcface", "combined_margin"):
         c.model.head = "cosine"

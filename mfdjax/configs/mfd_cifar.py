@@ -1,4 +1,4 @@
-# mfd-loss.txt Tables IV/V (CIFAR columns): Softmax vs Softmax + MFD (5 stages, lambda = 1).
+# The MFD paper, Tables IV/V (CIFAR columns): Softmax vs Softmax + MFD (5 stages, lambda = 1).
 #
 # Command:   mfdjax train --config mfd_cifar:resnet50,cifar100            (comparison: both)
 #            mfdjax train --config mfd_cifar:resnet50,cifar100,mfd        (one run)
@@ -10,7 +10,7 @@
 #   DenseNet121 95.01 -> 95.57, 79.91 -> 80.54; MobileNetV2 84.31 -> 86.63, 52.41 -> 54.99.
 #   Stage correlations (Tables I/III, ResNet50 C100): softmax 0.189 0.142 0.120 0.053 0.094,
 #   +MFD 0.007 0.015 0.034 0.031 0.013 (`mfdjax correlations --workdir RUN`).
-"""mfd-loss.txt Tables IV/V on CIFAR-10/100: get_config("model,dataset[,softmax|mfd]")."""
+"""The MFD paper, Tables IV/V on CIFAR-10/100: get_config("model,dataset[,softmax|mfd]")."""
 
 from mfdjax.configs._presets import MFD_TABLE, paper_recipe, parse_arg, set_mfd_variant
 
@@ -20,6 +20,6 @@ def get_config(arg=None):
     c = paper_recipe(dataset, model)
     c.mfd.features = "stages"
     expect = MFD_TABLE.get((model, dataset))
-    c.description = (f"{model} on {dataset}, mfd-loss.txt Tables IV/V; paper softmax / "
+    c.description = (f"{model} on {dataset}, the MFD paper, Tables IV/V; paper softmax / "
                      f"softmax+MFD: {expect}")
     return set_mfd_variant(c, loss)

@@ -1,4 +1,4 @@
-# mfd-loss.txt Tables IV/V, FaceScrub column (100 identities, 64x64).
+# The MFD paper, Tables IV/V, FaceScrub column (100 identities, 64x64).
 #
 # Command:   mfdjax train --config mfd_facescrub:resnet50 dataset.data_dir=DIR
 #            (DIR/train/<person>/*.jpg, DIR/test/<person>/*.jpg; 15896 train images per the paper)

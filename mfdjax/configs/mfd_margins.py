@@ -1,11 +1,11 @@
-# mfd-loss.txt Table VI: face-recognition losses with and without MFD, ResNet50 on FaceScrub.
+# The MFD paper, Table VI: face-recognition losses with and without MFD, ResNet50 on FaceScrub.
 #
 # Command:   mfdjax train --config mfd_margins:arcface dataset.data_dir=DIR   (both variants)
 #            mfdjax train --config mfd_margins:arcface,mfd dataset.data_dir=DIR
 # Losses:    center | am_softmax (m=0.35) | arcface (m=0.5) | combined_margin (0.9,0.4,0.15) | cot
 # Hardware:  one modern GPU (~1 h per run).
 # Paper (top-1 %, loss -> loss+MFD): Center 92.82 -> 94.11, AM-Softmax 93.60 -> 94.47,
-#            ArcFace 93.93 -> 94.89 (CM 94.39 and COT 94.30 without MFD: pod-loss.txt Table IV).
+#            ArcFace 93.93 -> 94.89 (CM 94.39 and COT 94.30 without MFD: the POD paper, Table IV).
 """Margin losses +- MFD on FaceScrub: get_config("loss[,plain|mfd]")."""
 
 from mfdjax.configs._presets import DATASETS, paper_recipe, parse_arg, set_loss

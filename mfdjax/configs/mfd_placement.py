@@ -1,6 +1,6 @@
 # MFD placement: the paper's 5 stages vs the authors' reference code's 49 "layers"
 # (stem + 3 activations of each of ResNet50's 16 bottlenecks) vs the 16 block outputs;
-# and mfd-loss.txt Table II's lambda sweep (lg lambda = -2..2).
+# and the MFD paper, Table II's lambda sweep (lg lambda = -2..2).
 #
 # Command:   mfdjax train --config mfd_placement:stages,0 dataset.data_dir=DIR
 #            mfdjax train --config mfd_placement:layers,0 ...   (second field: lg(lambda))

@@ -1,4 +1,4 @@
-# mfd-loss.txt Tables IV/V, Tiny ImageNet column (200 classes, 64x64, max-pool kept).
+# The MFD paper, Tables IV/V, Tiny ImageNet column (200 classes, 64x64, max-pool kept).
 #
 # Command:   mfdjax train --config mfd_tiny_imagenet:resnet50 dataset.data_dir=DIR
 #            (DIR/train/<wnid>/*.JPEG and DIR/test/<wnid>/*.JPEG: the val split re-filed by class)

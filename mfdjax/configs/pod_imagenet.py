@@ -1,4 +1,4 @@
-# pod-loss.txt Table VI, ImageNet rows: the first N classes of ImageNet-1k (N = 30 ... 1000),
+# The POD paper, Table VI, ImageNet rows: the first N classes of ImageNet-1k (N = 30 ... 1000),
 # ResNet50 (ImageNet stem), POD vs Softmax, PEDCC dim n = 256/512/512/1024/2048 (Table III).
 #
 # Command:   mfdjax train --config pod_imagenet:100 dataset.data_dir=TFDS_DIR     (both losses)

@@ -1,4 +1,4 @@
-# pod-loss.txt Table IV (and Table VI's first rows): ten losses on the small datasets, ResNet50.
+# The POD paper, Table IV (and Table VI's first rows): ten losses on the small datasets, ResNet50.
 #
 # Command:   mfdjax train --config pod_losses:pod,cifar100 dataset.data_dir=DIR
 #            mfdjax train --config pod_losses:compare,cifar10 dataset.data_dir=DIR  (all ten)
@@ -11,7 +11,7 @@
 #   ArcFace 92.44/76.41/62.15/93.93  CM 93.19/75.78/59.53/94.39  COT 93.60/76.96/62.21/94.30
 #   PEDCC 93.65/77.04/62.97/94.20  cosine 93.83/77.70/62.61/93.01  NaC 94.23/78.24/64.35/95.10
 #   POD 94.31/79.17/64.58/95.22
-"""pod-loss.txt Table IV: get_config("loss,dataset") or get_config("compare,dataset")."""
+"""The POD paper, Table IV: get_config("loss,dataset") or get_config("compare,dataset")."""
 
 from mfdjax.configs._presets import DATASETS, paper_recipe, parse_arg, set_loss
 
@@ -32,7 +32,7 @@ def get_config(arg=None):
     dim = DATASETS[dataset][3] if dataset in DATASETS else 512
     c = paper_recipe(dataset, "resnet50")
     if loss == "compare":
-        c.description = f"pod-loss.txt Table IV on {dataset}: all ten losses"
+        c.description = f"the POD paper, Table IV on {dataset}: all ten losses"
         for name in LOSSES:
             head = {"am_softmax": "cosine", "arcface": "cosine", "combined_margin": "cosine",
                     "pedcc": "pod", "cosine": "pod", "nac": "pod", "pod": "pod"}.get(name,

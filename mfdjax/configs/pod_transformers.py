@@ -1,4 +1,4 @@
-# pod-loss.txt Table VIII: Softmax vs POD on ViT-B/16 and Swin-B, images resized to 224.
+# The POD paper, Table VIII: Softmax vs POD on ViT-B/16 and Swin-B, images resized to 224.
 #
 # Command:   mfdjax train --config pod_transformers:swin_b,cifar100 dataset.data_dir=DIR
 # Recipes:   ViT-B/16: SGD momentum 0.9, no weight decay, linear warm-up (fine-tuning from
@@ -48,7 +48,7 @@ def get_config(arg=None):
         c.num_epochs = 10
         c.batch_size = 512
         c.optimizer.grad_clip_norm = 1.0
-    c.description = f"{model} {dataset}: softmax vs POD (pod-loss.txt Table VIII)"
+    c.description = f"{model} {dataset}: softmax vs POD (the POD paper, Table VIII)"
     if loss == "":
         c.comparison.softmax = "loss.name=softmax,model.head=linear"
         c.comparison.pod = f"loss.name=pod,model.head=pod,model.head_kwargs.dim={dim}"

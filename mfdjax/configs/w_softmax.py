@@ -1,4 +1,4 @@
-# w-softmax.txt Tables 1/2: the L-Softmax paper's CNN (PReLU + BN), softmax then W-Softmax.
+# The W-Softmax paper, Tables 1/2: the L-Softmax paper's CNN (PReLU + BN), softmax then W-Softmax.
 #
 # Command:   mfdjax train --config w_softmax:cifar10,1.0 dataset.data_dir=DIR
 #            mfdjax train --config w_softmax:mnist,1.5 dataset.data_dir=DIR_WITH_MNIST_IDX

@@ -9,7 +9,7 @@ Units: ``mean`` and ``std`` are per-channel values in **0-255 pixel units**
 (the convention of :class:`mfdjax.data.ArrayDataset`); torchvision's
 ``Normalize(m, s)`` after ``ToTensor()`` equals ``normalize(x, 255*m, 255*s)``.
 
-The training recipe of mfd-loss.txt / pod-loss.txt (Sec. 4.1, "standard data
+The training recipe of the MFD paper / the POD paper (Sec. 4.1, "standard data
 enhancement"): zero-pad 4 pixels on each side, random crop back to H x W,
 horizontal flip with probability 0.5; test images are only normalised. The
 zero padding is applied to the raw pixels, before normalisation, as
@@ -157,9 +157,9 @@ def augment(key, images, *, pad: int = 4, flip: bool = True,
        (\\operatorname{pad}_p(x_b))\\big) - \\mu}{\\sigma},\\qquad
        f_b \\sim \\operatorname{Bernoulli}(0.5)
 
-    Source: pod-loss.txt Sec. 4.1 ("the training images are filled with 4
+    Source: the POD paper, Sec. 4.1 ("the training images are filled with 4
     pixels, randomly cropped to the original size, and horizontally flipped
-    with a probability of 0.5"), the same recipe in mfd-loss.txt's experiments.
+    with a probability of 0.5"), the same recipe in the MFD paper's experiments.
     The key is split into a crop key and a flip key, so the result is a pure
     function of ``(key, images)``.
 

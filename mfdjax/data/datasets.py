@@ -662,7 +662,7 @@ class TfdsSource:
     Items come back as ``(image uint8 (H, W, C), label int)`` from the record's
     ``image_key`` / ``label_key`` features. ``num_classes_subset=N`` keeps only
     the examples with label < N, i.e. the first N classes in TFDS's label order
-    (for ``imagenet2012`` the sorted WordNet ids n01440764, ...): pod-loss.txt
+    (for ``imagenet2012`` the sorted WordNet ids n01440764, ...): the POD paper
     Table 3 calls its ImageNet(N) "the top N classes of ImageNet dataset"
     without saying how they were picked; the first N of the standard class
     order is the reading adopted here. Selecting them needs every label once

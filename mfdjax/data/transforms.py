@@ -5,7 +5,7 @@ uint8 (H, W, C) image and a ``np.random.Generator`` that HostLoader derives
 from ``(seed, epoch, example index)``, so the result does not depend on thread
 timing and a resumed run redoes the same crops.
 
-pod-loss.txt Sec. 4.1 (ImageNet): "the training images are randomly cropped to
+the POD paper, Sec. 4.1 (ImageNet): "the training images are randomly cropped to
 different sizes and aspect ratios, scaled to 224 x 224, and flipped
 horizontally with a probability of 0.5. The test images are scaled to 256
 proportionally with a small side length, and then the center is cropped to

@@ -9,7 +9,7 @@ with BN + ReLU + global average pool (D = 1024). Conv kernels: kaiming-normal fa
 (torchvision's ``nn.init.kaiming_normal_`` default). With ``stem="imagenet"`` and the
 1000-class linear head: 7,978,856 trainable parameters, as torchvision.
 
-Stem (``stem=``), the ResNet analogue (mfd-loss.txt section IV changes the first conv
+Stem (``stem=``), the ResNet analogue (the MFD paper, section IV changes the first conv
 of DenseNet121 like ResNet50's):
 
 * ``"imagenet"``: 7x7 stride-2 conv + BN + ReLU + 3x3 stride-2 max-pool;
@@ -18,7 +18,7 @@ of DenseNet121 like ResNet50's):
 
 Sown features (names under the backbone's scope; they sort in network order):
 
-* ``"stages"`` (5 maps, by feature-map size, mfd-loss.txt section IV-C):
+* ``"stages"`` (5 maps, by feature-map size, the MFD paper, section IV-C):
   ``stage0`` = stem output (after the max-pool when there is one; 64 channels);
   stages 1-3 = the BN+ReLU map of dense block k's full output (the transition's first
   activation, at the block's resolution: 256, 512, 1024 channels), sown as
@@ -114,7 +114,7 @@ class DenseNet(nn.Module):
       dtype: computation dtype; params float32.
 
     ``x`` is (B, H, W, C) float; returns the (B, D) float32 feature.
-    References: Huang et al. 2017 Table 1; mfd-loss.txt section IV.
+    References: Huang et al. 2017 Table 1; the MFD paper, section IV.
     """
 
     growth_rate: int = 32

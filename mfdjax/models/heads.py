@@ -12,10 +12,10 @@ Heads:
 * ``"linear"``: ``logits = x W + b`` (bias optional), the softmax head.
 * ``"cosine"``: ``logits = cos(x, w_j)`` with class weights ``W`` (K, D) stored
   un-normalised and normalised on use; ``out["weights"]`` is the (K, D) unit-row
-  matrix for the margin losses and W-Softmax (w-softmax.txt section 4 removes the
+  matrix for the margin losses and W-Softmax (the W-Softmax paper, section 4 removes the
   FC bias and normalises the weights).
-* ``"pod"``: FC1 to a feature of dimension ``n`` (pod-loss.txt Table III), then a
-  fixed, non-trainable layer of PEDCC rows (pod-loss.txt section 3): the PEDCC
+* ``"pod"``: FC1 to a feature of dimension ``n`` (the POD paper, Table III), then a
+  fixed, non-trainable layer of PEDCC rows (the POD paper, section 3): the PEDCC
   matrix is a constant built from ``(num_classes, n, seed)``, never a parameter,
   so no optimizer can move it. ``logits = cos(x, p_i)`` (eqs. 21-24: predict by
   the largest cosine), ``out["pre_logits"]`` is FC1's output ``x`` and
@@ -109,7 +109,7 @@ def make_head(head: str, num_classes: int, **kwargs) -> nn.Module:
     if head == "pod":
         if "dim" not in kwargs:
             raise ValueError("head='pod' needs `dim`, the PEDCC feature dimension n "
-                             "(pod-loss.txt Table III: 256 for CIFAR-10, 512 for CIFAR-100).")
+                             "(the POD paper, Table III: 256 for CIFAR-10, 512 for CIFAR-100).")
         return PODHead(num_classes=num_classes, **kwargs)
     raise ValueError(f"`head` must be one of {HEADS}, got {head!r}.")
 

@@ -1,7 +1,7 @@
 """The CNN of the L-Softmax paper, the backbone of the W-Softmax experiments.
 
 Architecture: Liu et al., "Large-Margin Softmax Loss for Convolutional Neural Networks"
-(ICML 2016), Table 1, with the W-Softmax paper's choices (w-softmax.txt section 4,
+(ICML 2016), Table 1, with the W-Softmax paper's choices (its section 4,
 "CNN Setup"): every conv has stride 1 and is followed by PReLU, then BatchNorm
 ("Batch normalization is used after PReLU"); no dropout; xavier (Glorot-uniform) init.
 
@@ -15,7 +15,7 @@ Architecture: Liu et al., "Large-Margin Softmax Loss for Convolutional Neural Ne
     conv0.x [3x3, 64] x 1, conv1.x [3x3, 64] x 4, max-pool 2x2/2,
     conv2.x [3x3, 96] x 4, max-pool, conv3.x [3x3, 128] x 4, max-pool, FC 256
 
-The table is not among /work/shared/papers; it is transcribed from the L-Softmax paper
+The W-Softmax paper does not print the table; it is transcribed from the L-Softmax paper
 (``conv0.x`` is "N/A" for MNIST there). Convs use padding 1, pools are 'VALID' (28 -> 14
 -> 7 -> 3). Decision where both papers are silent: the FC 256 layer is followed by PReLU
 (``fc_activation=True``, like every other hidden layer) and no BN; its output is the
@@ -115,7 +115,7 @@ class LSoftmaxCNN(nn.Module):
       dtype: computation dtype; params float32.
 
     ``x`` is (B, H, W, C) float; returns the (B, fc_dim) float32 feature.
-    References: Liu et al. 2016 (ICML) Table 1; w-softmax.txt section 4.
+    References: Liu et al. 2016 (ICML) Table 1; the W-Softmax paper, section 4.
     """
 
     config: str = "cifar"

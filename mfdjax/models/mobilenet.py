@@ -15,7 +15,7 @@ shared by all families and the papers' CIFAR runs give no dropout); set it to 0.
 
 Stem (``stem=``), the analogue of ResNet's (overall down-sampling 32 / 8 / 16 as for
 ResNet): the papers only say the first layers were adapted to small images
-(mfd-loss.txt and pod-loss.txt section IV), so this follows the common CIFAR
+(the MFD paper and the POD paper, section IV), so this follows the common CIFAR
 MobileNetV2 (first conv stride 1, and the first stride-2 block group, c=24, at stride 1):
 
 * ``"imagenet"``: first conv stride 2, the c=24 group stride 2 (torchvision);
@@ -27,7 +27,7 @@ Module names follow torchvision's ``features[i]``: ``features00`` (first conv),
 
 Sown features (all under those module names, sorting in network order):
 
-* ``"stages"`` (5 maps, by feature-map size in the ImageNet layout, mfd-loss.txt
+* ``"stages"`` (5 maps, by feature-map size in the ImageNet layout, the MFD paper
   section IV-C): the last map at each resolution, i.e. the outputs of ``features01``
   (16 ch, /2), ``features03`` (24 ch, /4), ``features06`` (32 ch, /8), ``features13``
   (96 ch, /16) and ``features18`` (1280 ch, /32), each sown as ``out``. The same
@@ -137,7 +137,7 @@ class MobileNetV2(nn.Module):
       dtype: computation dtype; params float32.
 
     ``x`` is (B, H, W, C) float; returns the (B, D) float32 feature.
-    References: Sandler et al. 2018 Table 2; mfd-loss.txt section IV.
+    References: Sandler et al. 2018 Table 2; the MFD paper, section IV.
     """
 
     width_mult: float = 1.0
@@ -162,7 +162,7 @@ class MobileNetV2(nn.Module):
         if self.stem != "imagenet":
             strides[first_down] = 1 if self.stem == "cifar" else 2
         # Block index (over all blocks) that ends each stage in the ImageNet layout:
-        # the last block before each stride-2 group.
+        # The last block before each stride-2 group.
         ends, idx = set(), 0
         for g, row in enumerate(self.setting):
             if g in down:

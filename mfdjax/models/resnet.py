@@ -7,7 +7,7 @@ shape changes; kaiming-normal fan-out conv init; BN gamma 1, beta 0). With
 ``stem="imagenet"`` and the 1000-class linear head every model has torchvision's
 trainable parameter count (resnet50: 25,557,032).
 
-Stem (``stem=``), one option of the same module (mfd-loss.txt section IV, pod-loss.txt
+Stem (``stem=``), one option of the same module (the MFD paper, section IV, the POD paper
 section 4):
 
 * ``"imagenet"``: 7x7 stride-2 conv (pad 3) + BN + ReLU + 3x3 stride-2 max-pool (pad 1);
@@ -17,7 +17,7 @@ section 4):
 Sown features (``features=``, see :mod:`mfdjax.models.common`), names under the
 backbone's scope, in network order:
 
-* ``"stages"`` (5 maps, mfd-loss.txt section III-B / Table I): ``stage0`` = stem output
+* ``"stages"`` (5 maps, the MFD paper, section III-B / Table I): ``stage0`` = stem output
   (after the max-pool when there is one, i.e. the input of the first residual stage),
   ``stage1``..``stage4`` = the output of each residual stage (after its last add+ReLU).
 * ``"blocks"`` (sum(stage_sizes) maps): every residual block's output (after add+ReLU),
@@ -136,7 +136,7 @@ class ResNet(nn.Module):
     statistics (and updates ``batch_stats``) vs running averages; ``features`` one of
     None / "stages" / "blocks" / "layers". Returns the (B, D) float32 feature.
 
-    References: He et al. 2016 (Table 1); mfd-loss.txt section IV (CIFAR stem).
+    References: He et al. 2016 (Table 1); the MFD paper, section IV (CIFAR stem).
     """
 
     stage_sizes: Sequence[int] = (2, 2, 2, 2)

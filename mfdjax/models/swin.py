@@ -1,6 +1,6 @@
 """Swin Transformer (Swin-B) backbone, defined as torchvision's ``swin_b`` (V1).
 
-pod-loss.txt Table VIII trains POD on Swin-B (AdamW, 300 epochs, formulas.md). The
+The POD paper, Table VIII, trains POD on Swin-B (AdamW, 300 epochs; see :mod:`mfdjax.configs.pod_transformers`). The
 definition follows torchvision's ``SwinTransformer`` (Liu et al., "Swin Transformer",
 ICCV 2021, section 3): a 4x4 patch embedding (conv + LayerNorm), 4 stages of
 ``depths = (2, 2, 18, 2)`` blocks with ``num_heads = (4, 8, 16, 32)`` at widths

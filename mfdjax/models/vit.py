@@ -1,6 +1,6 @@
 """Vision Transformer (ViT-B/16) backbone, defined as torchvision's ``vit_b_16``.
 
-pod-loss.txt Table VIII fine-tunes POD on ViT-B/16 (and Swin-B, :mod:`mfdjax.models.swin`).
+The POD paper, Table VIII, fine-tunes POD on ViT-B/16 (and Swin-B, :mod:`mfdjax.models.swin`).
 The definition follows torchvision's ``VisionTransformer`` (Dosovitskiy et al., "An
 Image is Worth 16x16 Words", ICLR 2021, section 3.1):
 

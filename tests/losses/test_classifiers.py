@@ -1,4 +1,4 @@
-"""Tests of mfdjax.losses.classifiers: cosine classification (pod-loss.txt eqs. 21-24) and
+"""Tests of mfdjax.losses.classifiers: cosine classification (the POD paper, eqs. 21-24) and
 GDA (Table IX), with scikit-learn as an independent check (never as the implementation)."""
 
 import jax

@@ -1,5 +1,5 @@
 """Tests of mfdjax.losses.mfd against an independent float64 NumPy implementation of
-mfd-loss.txt eqs. 5-6, plus gradients, invariances, transformations and input checks."""
+the MFD paper, eqs. 5-6, plus gradients, invariances, transformations and input checks."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Tests of mfdjax.losses.pod against float64 NumPy references written from the equations
-of pod-loss.txt (eqs. 2-4, 6, 9-11, 16-20) and the authors' reference code."""
+of the POD paper (eqs. 2-4, 6, 9-11, 16-20) and the authors' reference code."""
 
 import jax
 import jax.numpy as jnp
@@ -261,7 +261,7 @@ def test_pedcc_am_term_matches_margin_module():
 def _grad_cases():
     # Each case sums several losses and both variants (with distinct weights), so the
     # costly order-2 check runs twice, not eight times; a failure is narrowed down with
-    # the per-loss value tests above.
+    # The per-loss value tests above.
     return {
         "cosine_nac_sc_pod": lambda x, y, p: (
             cosine_loss(x, y, p).sum() + nac_loss(x, y, p, 0.4).sum()

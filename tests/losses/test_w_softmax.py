@@ -1,4 +1,4 @@
-"""W-Softmax (w-softmax.txt section 4; formulas.md section 3): every stated property."""
+"""W-Softmax (the W-Softmax paper, section 4, as reconstructed in docs/losses.rst): every stated property."""
 
 import jax
 import jax.numpy as jnp

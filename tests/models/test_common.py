@@ -80,3 +80,81 @@ def test_natural_order_of_mixed_names():
     maps = {"stage10": (jnp.zeros(10),), "stage2": (jnp.zeros(2),),
             "stage0": (jnp.zeros(1),), "stage1_block02": {"act1": (jnp.zeros(3),)}}
     assert [m.shape[0] for m in collect_features(maps)] == [1, 3, 2, 10]
+
+
+def test_select_by_regex_list_and_callable():
+    maps = {"stage0": (jnp.zeros((2, 1)),), "stage1": (jnp.zeros((2, 2)),),
+            "head": {"logits": (jnp.zeros((2, 3)),)}}
+    assert [m.shape[1] for m in collect_features(maps, select=r"stage\d+")] == [1, 2]
+    # The whole path must match: "stage" alone selects nothing and says what there is.
+    with pytest.raises(ValueError, match="'head/logits', 'stage0', 'stage1'"):
+        collect_features(maps, select="stage")
+    assert [m.shape[1] for m in collect_features(maps, select=["stage1", "head/.*"])] == [3, 2]
+    assert [m.shape[1] for m in collect_features(maps, select=lambda p: p.endswith("0"))] == [1]
+
+
+@pytest.mark.parametrize("bad", [3, [], ["ok", 1], "("])
+def test_bad_select_raises(bad):
+    with pytest.raises(ValueError, match="select"):
+        collect_features({"a": jnp.zeros(2)}, select=bad)
+
+
+def test_non_array_leaf_is_named_and_can_be_left_out():
+    tree = {"feat": jnp.zeros((2, 4)), "name": "resnet"}
+    with pytest.raises(ValueError, match="'name'"):
+        collect_features(tree)
+    assert len(collect_features(tree, select="feat")) == 1
+
+
+def test_linen_capture_intermediates_puts_a_module_output_after_its_children():
+    class Inner(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(3, name="dense")(x)
+
+    class Outer(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(5, name="proj")(Inner(name="inner")(x))
+
+    model = Outer()
+    variables = model.init(jax.random.key(0), jnp.ones((2, 4)))
+    _, state = model.apply(variables, jnp.ones((2, 4)), capture_intermediates=True,
+                           mutable=["intermediates"])
+    maps = collect_features(state)
+    # inner/dense, inner (its own output), proj, then the model's output.
+    assert [m.shape[-1] for m in maps] == [3, 3, 5, 5]
+    picked = collect_features(state, select=r"inner/__call__|proj/__call__")
+    assert [m.shape[-1] for m in picked] == [3, 5]
+
+
+def test_nnx_state_and_variables_are_unwrapped():
+    from flax import nnx
+
+    class Block(nnx.Module):
+        def __init__(self, din, dout, rngs):
+            self.linear = nnx.Linear(din, dout, rngs=rngs)
+
+        def __call__(self, x):
+            x = nnx.relu(self.linear(x))
+            self.sow(nnx.Intermediate, "act", x)
+            return x
+
+    class Net(nnx.Module):
+        # Twelve blocks whose widths (5 ... 16) identify them; blocks 10 and 11 come
+        # after block 2 only in natural order.
+        def __init__(self, rngs):
+            self.blocks = nnx.List([Block(w - 1, w, rngs) for w in range(5, 17)])
+
+        def __call__(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    _, state = nnx.capture(Net(nnx.Rngs(0)), nnx.Intermediate)(jnp.ones((2, 4)))
+    assert isinstance(state, nnx.State)
+    assert [m.shape[-1] for m in collect_features(state)] == list(range(5, 17))
+    assert [m.shape[-1] for m in collect_features(state, select=r"blocks/1\d/act")] == [15, 16]
+    # A plain dict holding nnx.Intermediate variables works too.
+    raw = {"a": nnx.Intermediate((jnp.ones((2, 3)),))}
+    assert collect_features(raw)[0].shape == (2, 3)
