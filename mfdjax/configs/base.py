@@ -5,7 +5,9 @@ each experiment is a small file you can diff (the Flax-examples habit). Fields:
 
 * ``dataset``: ``name`` (any ``mfdjax.data.load_dataset`` name), ``data_dir``,
   splits, ``train_subset`` / ``test_subset`` (first N examples, 0 = all; for
-  smoke runs), ``options`` (passed to the loader), augmentation ``pad`` / ``flip``.
+  smoke runs), ``classes`` / ``train_fraction`` / ``resize`` (in-memory selection,
+  see the comments below), ``options`` (passed to the loader), augmentation
+  ``pad`` / ``flip``.
 * ``model``: registry ``name``, ``stem`` ("" = the factory's default),
   ``head`` ("linear" | "cosine" | "pod"), ``head_kwargs``, ``kwargs`` (family
   options), ``dtype`` ("float32" | "bfloat16": mixed precision = bf16 compute,
@@ -14,15 +16,24 @@ each experiment is a small file you can diff (the Flax-examples habit). Fields:
   l_softmax | w_softmax | cosine | nac | sc | pod | pedcc | center | cot) and
   ``kwargs`` handed to the loss function, plus the trainer-side options of the
   stateful losses (POD delta schedule, centre update, W-Softmax switch).
-* ``mfd``: ``weight`` (lambda of mfd-loss.txt eq. 7; 0 = off) and ``features``
+* ``mfd``: ``weight`` (lambda of eq. 7 of Zhu et al., "Multi-stage feature
+  decorrelation constraints for improving CNN classification performance";
+  0 = off) and ``features``
   (the granularity: "stages" | "blocks" | "layers").
 * ``optimizer``: see :mod:`mfdjax.train.optim`.
 * run length, logging, checkpointing, evaluation, correlation diagnostic.
 * ``comparison``: name -> dict of overrides. Non-empty makes ``mfdjax train``
   run every variant into ``workdir/<name>`` and write one side-by-side report.
+
+:func:`validate_config` checks the fields the trainer reads (counts, sizes,
+finite numbers) and names the field and the fix; the trainer calls it before it
+writes or compiles anything.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import ml_collections
 from ml_collections import config_dict
@@ -47,6 +58,14 @@ def get_base_config() -> ml_collections.ConfigDict:
     c.dataset.pad = 4            # zero-pad then random crop back (papers' recipe)
     c.dataset.flip = True        # horizontal flip p = 0.5
     c.dataset.augment = True     # on-device pad-crop-flip (False: normalise only)
+    # In-memory selection (applied before train_subset / test_subset): keep these class
+    # ids only, relabelled 0..k-1 in the given order (w-softmax Table 4); a fixed
+    # class-balanced fraction of the training split, drawn with fraction_seed (the same
+    # images for every run seed); a bilinear resize to resize x resize pixels (0 = off).
+    c.dataset.classes = ()
+    c.dataset.train_fraction = 0.0
+    c.dataset.fraction_seed = 0
+    c.dataset.resize = 0
     # Large sources: stream through mfdjax.data.HostLoader instead of loading to memory,
     # with optional host transforms ("random_resized_crop" / "resize_center_crop").
     c.dataset.streaming = False
@@ -66,7 +85,8 @@ def get_base_config() -> ml_collections.ConfigDict:
     c.loss = ml_collections.ConfigDict()
     c.loss.name = "softmax"
     c.loss.kwargs = ml_collections.ConfigDict()   # forwarded to the loss function
-    # POD / NaC delta schedule (pod-loss.txt eqs. 16-17).
+    # POD / NaC delta schedule (Zhu & Zu, "A Softmax-free Loss Function Based on
+    # Predefined Optimal-distribution of Latent Features...", eqs. 16-17).
     c.loss.delta_alpha = 0.01
     c.loss.delta_initial_norm = 0.05
     c.loss.delta_variant = "paper"   # "paper" | "reference"
@@ -126,3 +146,70 @@ def get_base_config() -> ml_collections.ConfigDict:
 
 def get_config() -> ml_collections.ConfigDict:
     return get_base_config()
+
+
+# (field, minimum, what it counts): integers the trainer divides by or counts with.
+_POSITIVE = (("batch_size", 1, "the global batch size"),
+             ("eval_batch_size", 1, "the evaluation batch size"),
+             ("num_epochs", 1, "the number of training epochs"),
+             ("log_every_steps", 1, "steps between logged train metrics"),
+             ("eval_every_epochs", 1, "epochs between test evaluations"),
+             ("checkpoint.keep", 1, "how many recent checkpoints to keep"))
+_NON_NEGATIVE = (("max_steps", "0 = no step limit"),
+                 ("dataset.train_subset", "0 = the whole training split"),
+                 ("dataset.test_subset", "0 = the whole test split"),
+                 ("checkpoint.every_steps", "0 = only at epoch ends"))
+
+
+def _get(config: Any, dotted: str) -> Any:
+    node = config
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _walk(node: Any, prefix: str = ""):
+    items = node.items() if hasattr(node, "items") else ()
+    for k, v in items:
+        if hasattr(v, "items"):
+            yield from _walk(v, f"{prefix}{k}.")
+        elif isinstance(v, (list, tuple)):
+            for i, x in enumerate(v):
+                yield f"{prefix}{k}[{i}]", x
+        else:
+            yield f"{prefix}{k}", v
+
+
+def validate_config(config: Any) -> None:
+    """Raises ValueError naming the field and the fix for a config the trainer cannot run.
+
+    Checks: every number is finite (``1e400`` parses as inf); batch sizes,
+    epochs, logging and evaluation intervals and ``checkpoint.keep`` are
+    integers >= 1; ``max_steps``, the subsets and ``checkpoint.every_steps``
+    are integers >= 0; ``optimizer.learning_rate`` > 0; the correlation batch
+    holds at least 2 images when the diagnostic is on. The variants of a
+    comparison are checked by the caller after applying them.
+    """
+    for name, value in _walk(config):
+        if name.startswith("comparison."):
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"`{name}` is {value}; every number in the config must be "
+                             f"finite (set {name}=<a finite number>).")
+    for name, minimum, what in _POSITIVE:
+        value = _get(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"`{name}` ({what}) must be an integer >= {minimum}, got "
+                             f"{value!r}.")
+    for name, meaning in _NON_NEGATIVE:
+        value = _get(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"`{name}` must be an integer >= 0 ({meaning}), got {value!r}.")
+    lr = config.optimizer.learning_rate
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"`optimizer.learning_rate` must be a number > 0, got {lr!r}.")
+    if config.correlation.enabled:
+        n = config.correlation.batch_size
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise ValueError("`correlation.batch_size` must be an integer >= 2 (or set "
+                             f"correlation.enabled=False), got {n!r}.")

@@ -83,7 +83,13 @@ class Feed:
         opener = open_source if self.streaming else load_dataset
         self.train = opener(d.name, d.train_split, data_dir=d.data_dir, **options)
         self.test = opener(d.name, d.test_split, data_dir=d.data_dir, **options)
+        selection = _selection(d)
+        if self.streaming and any(selection.values()):
+            raise ValueError("dataset.classes / train_fraction / resize work on in-memory "
+                             "datasets only (dataset.streaming=False).")
         if not self.streaming:
+            self.train = _select(self.train, selection, train=True)
+            self.test = _select(self.test, selection, train=False)
             self.train = self._subset(self.train, d.train_subset)
             self.test = self._subset(self.test, d.test_subset)
             self._train_len, self._test_len = len(self.train.labels), len(self.test.labels)
@@ -168,6 +174,65 @@ class Feed:
         if not self.streaming:
             return self.test.images[idx]
         return np.stack([self._test_image(int(i)) for i in idx])
+
+
+def _selection(d) -> dict:
+    """The in-memory selection fields of ``config.dataset`` (absent fields = off)."""
+    classes = tuple(int(c) for c in (d.get("classes", ()) or ()))
+    fraction = float(d.get("train_fraction", 0.0) or 0.0)
+    resize = int(d.get("resize", 0) or 0)
+    if len(set(classes)) != len(classes) or any(c < 0 for c in classes) or len(classes) == 1:
+        raise ValueError(f"dataset.classes must be distinct class ids >= 0 (at least two), "
+                         f"got {classes}; () keeps every class.")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"dataset.train_fraction must be in (0, 1] (0 = all), got {fraction}.")
+    if resize < 0:
+        raise ValueError(f"dataset.resize must be a size in pixels >= 1 (0 = off), got {resize}.")
+    return {"classes": classes, "train_fraction": fraction, "resize": resize,
+            "fraction_seed": int(d.get("fraction_seed", 0) or 0)}
+
+
+def _select(ds, sel: dict, *, train: bool):
+    """Class subset (labels remapped to 0..k-1 in the given order), a class-balanced
+    fraction of the training set (fixed by ``fraction_seed``, not by the run's seed, so
+    every seed and every arm sees the same images) and a bilinear resize."""
+    images, labels, num_classes = ds.images, ds.labels, int(ds.num_classes)
+    if sel["classes"]:
+        bad = [c for c in sel["classes"] if c >= num_classes]
+        if bad:
+            raise ValueError(f"dataset.classes {bad} out of range: {ds.name} has "
+                             f"{num_classes} classes (ids 0..{num_classes - 1}).")
+        lut = np.full(num_classes, -1, np.int64)
+        lut[list(sel["classes"])] = np.arange(len(sel["classes"]))
+        keep = lut[labels] >= 0
+        images, labels = images[keep], lut[labels[keep]].astype(np.int32)
+        num_classes = len(sel["classes"])
+    if train and 0.0 < sel["train_fraction"] < 1.0:
+        rng = np.random.default_rng(sel["fraction_seed"])
+        picked = []
+        for c in range(num_classes):
+            idx = np.flatnonzero(labels == c)
+            n = max(1, int(round(sel["train_fraction"] * idx.size)))
+            picked.append(np.sort(rng.choice(idx, size=min(n, idx.size), replace=False)))
+        order = np.sort(np.concatenate(picked))
+        images, labels = images[order], labels[order]
+    if sel["resize"] and images.shape[1:3] != (sel["resize"],) * 2:
+        from PIL import Image
+
+        size = sel["resize"]
+        out = np.empty((images.shape[0], size, size) + images.shape[3:], np.uint8)
+        for i, img in enumerate(images):
+            sq = img[..., 0] if img.ndim == 3 and img.shape[-1] == 1 else img
+            r = np.asarray(Image.fromarray(sq).resize((size, size), Image.BILINEAR))
+            out[i] = r.reshape(out.shape[1:])
+        images = out
+    if images is ds.images and labels is ds.labels:
+        return ds
+    names = getattr(ds, "class_names", None)
+    if names and sel["classes"]:
+        names = [names[c] for c in sel["classes"]]
+    return dataclasses.replace(ds, images=images, labels=labels, num_classes=num_classes,
+                               class_names=names)
 
 
 class _Prefix:
