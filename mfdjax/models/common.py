@@ -17,6 +17,11 @@ order, ready for :func:`mfdjax.losses.mfd_loss`::
     (logits, out), upd = model.apply(variables, x, train=True, features="stages",
                                      mutable=["batch_stats", COLLECTION])
     maps = collect_features(upd[COLLECTION])
+
+:func:`feature_names` lists the same maps' paths, and ``select=`` picks maps by
+path, which is how the losses reach into models that do not follow this
+contract (an NNX model, a Linen model with its own names, a function returning
+a dict): see the getting-started page of the documentation.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ import jax
 COLLECTION = "intermediates"
 LEVELS = ("stages", "blocks", "layers")
 
-__all__ = ["COLLECTION", "LEVELS", "check_level", "collect_features", "sow_feature"]
+__all__ = ["COLLECTION", "LEVELS", "check_level", "collect_features", "feature_names",
+           "sow_feature"]
 
 
 def check_level(features: str | None) -> None:
@@ -158,6 +164,24 @@ def collect_features(intermediates: Mapping[str, Any], *,
       >>> [m.shape for m in collect_features(out, select=r"hidden\d+")]
       [(4, 5), (4, 8)]
     """
+    return [value for _, value in _selected(intermediates, select)]
+
+
+def feature_names(intermediates: Mapping[str, Any], *, select: Selector = None) -> list[str]:
+    """The paths of the maps :func:`collect_features` returns, in the same order.
+
+    One path per array (a name sown twice appears twice). Use it to see what a
+    model sows or captures before writing ``select=``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> feature_names({"block10": {"act": (jnp.ones(2),)}, "block2": {"act": (jnp.ones(2),)}})
+      ['block2/act', 'block10/act']
+    """
+    return [path for path, _ in _selected(intermediates, select)]
+
+
+def _selected(intermediates: Any, select: Selector) -> list[tuple[str, Any]]:
     intermediates = _unwrap(intermediates)
     if not isinstance(intermediates, Mapping):
         raise ValueError(
@@ -170,7 +194,7 @@ def collect_features(intermediates: Mapping[str, Any], *,
         if isinstance(inner, Mapping):
             intermediates = inner
     keep = _selector(select)
-    out: list[jax.Array] = []
+    out: list[tuple[str, Any]] = []
     seen: list[str] = []
 
     def walk(node: Any, path: tuple[str, ...]) -> None:
@@ -192,7 +216,7 @@ def collect_features(intermediates: Mapping[str, Any], *,
                     f"`intermediates` holds a {type(node).__name__} at {joined!r}, not an "
                     "array; leave it out with `select=`."
                 )
-            out.append(node)
+            out.append((joined, node))
 
     walk(intermediates, ())
     if select is not None and not out:

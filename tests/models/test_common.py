@@ -158,3 +158,14 @@ def test_nnx_state_and_variables_are_unwrapped():
     # A plain dict holding nnx.Intermediate variables works too.
     raw = {"a": nnx.Intermediate((jnp.ones((2, 3)),))}
     assert collect_features(raw)[0].shape == (2, 3)
+
+
+def test_feature_names_match_collect_features_order(net_and_vars):
+    from mfdjax.models import feature_names
+
+    net, variables = net_and_vars
+    _, upd = jax.jit(lambda v, x: net.apply(v, x, features="blocks", mutable=[COLLECTION]))(
+        variables, jnp.ones((2, 3)))
+    names = feature_names(upd)
+    assert names == [f"out{i}" for i in range(12)]
+    assert feature_names(upd, select=r"out1\d") == ["out10", "out11"]
