@@ -18,8 +18,21 @@ Multi-host: ``--coordinator HOST:PORT --num-processes N --process-id I`` (or
 the environment variables ``MFDJAX_COORDINATOR_ADDRESS``,
 ``MFDJAX_NUM_PROCESSES``, ``MFDJAX_PROCESS_ID``) on every process.
 
-Exit status: 0 done; 2 bad arguments/config; 3 non-finite loss (last good
-state saved); 143 SIGTERM (state saved, resumable).
+Exit status (the same for every command):
+
+===  ==================================================================
+0    done (also: the run in --workdir is already finished, nothing to do)
+2    bad arguments, config or data; or --workdir holds a run that this
+     config cannot continue (the differing fields are named)
+3    non-finite loss, gradient or state: the last finite state is saved;
+     rerun with a lower learning rate to resume from it
+4    I/O failure: the run directory cannot be written (full disk,
+     read-only, a file), a checkpoint write failed, or no checkpoint is
+     readable
+5    --workdir is in use by another running trainer (nothing was written)
+130  SIGINT / Ctrl-C (state saved; run the same command again to resume)
+143  SIGTERM (state saved; run the same command again to resume)
+===  ==================================================================
 """
 
 from __future__ import annotations
@@ -53,9 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
+    from mfdjax.configs import list_configs
+
+    names = ", ".join(list_configs())
     t = sub.add_parser("train", help="train a config (resumes from --workdir)")
     t.add_argument("--config", default="default",
-                   help="config name in mfdjax/configs (name[:arg]) or a .py path")
+                   help=f"config name[:arg] (one of: {names}) or a .py file with get_config()")
     t.add_argument("--workdir", default=None, help="run directory (default runs/<config>)")
     t.add_argument("--only", default="",
                    help="comparison configs: train only these comma-separated variants "
@@ -64,12 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
 
     c = sub.add_parser("compare", help="train several configs and write one report")
-    c.add_argument("--configs", required=True, help="comma-separated config specs")
+    c.add_argument("--configs", required=True,
+                   help=f"comma-separated config specs (names: {names})")
     c.add_argument("--workdir", required=True)
     _add_distributed(c)
     c.add_argument("overrides", nargs="*")
 
-    e = sub.add_parser("eval", help="test accuracy of a run's checkpoint")
+    e = sub.add_parser("eval", help="test accuracy of a run's checkpoint (of every run of "
+                       "a comparison directory)")
     e.add_argument("--workdir", required=True)
     e.add_argument("--best", action="store_true", help="use the best checkpoint")
 
@@ -81,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--best", action="store_true")
 
     i = sub.add_parser("info", help="devices, and a config's model and parameter count")
-    i.add_argument("--config", default=None)
+    i.add_argument("--config", default=None, help=f"config name[:arg] (one of: {names})")
     i.add_argument("overrides", nargs="*")
 
     rp = sub.add_parser("report", help="(re)write the report of a finished run or comparison")
@@ -116,8 +134,17 @@ def _train_many(runs, workdir: str, title: str, all_names=None) -> str:
     import jax
 
     from mfdjax.train.loop import train_and_evaluate
-    from mfdjax.train.report import write_comparison_report
+    from mfdjax.train.report import results_table, write_comparison_report
 
+    from mfdjax.configs.base import validate_config
+    from mfdjax.train.objective import check_loss_config
+
+    for name, cfg in runs:  # every variant's mistakes before any variant trains
+        try:
+            validate_config(cfg)
+            check_loss_config(cfg)
+        except ValueError as e:
+            raise ValueError(f"variant {name!r}: {e}") from None
     dirs = []
     for name, cfg in runs:
         run_dir = os.path.join(workdir, name)
@@ -129,7 +156,9 @@ def _train_many(runs, workdir: str, title: str, all_names=None) -> str:
         if d not in dirs and os.path.exists(os.path.join(d, "summary.json")):
             dirs.append(d)
     if jax.process_index() == 0:
-        return write_comparison_report(dirs, workdir, title=title)
+        path = write_comparison_report(dirs, workdir, title=title)
+        _say(results_table(dirs))
+        return path
     return os.path.join(workdir, "report.md")
 
 
@@ -170,6 +199,12 @@ def cmd_train(args) -> int:
         return 0
     config = _config(args.config, args.overrides)
     train_and_evaluate(config, workdir)
+    import jax
+
+    if jax.process_index() == 0:
+        from mfdjax.train.report import results_table
+
+        _say(results_table([workdir]))
     _say(f"report: {os.path.abspath(os.path.join(workdir, 'report.md'))}")
     return 0
 
@@ -194,13 +229,30 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def cmd_eval(args) -> int:
-    from mfdjax.train.loop import restore_run, evaluate
+def _sub_runs(workdir: str) -> list[str]:
+    """The run directories of a comparison directory (those holding config.json)."""
+    if os.path.exists(os.path.join(workdir, "config.json")) or not os.path.isdir(workdir):
+        return []
+    return sorted(d for d in os.listdir(workdir)
+                  if os.path.exists(os.path.join(workdir, d, "config.json")))
 
-    run = restore_run(args.workdir, best=args.best)
+
+def _eval_one(workdir: str, args) -> dict:
+    from mfdjax.train.loop import evaluate, restore_run
+
+    run = restore_run(workdir, best=args.best)
     res = evaluate(run["state"], run["eval_step"], run["feed"], run["mesh"],
                    int(run["config"].eval_batch_size))
     res["step"] = int(run["step"])
+    return res
+
+
+def cmd_eval(args) -> int:
+    subs = _sub_runs(args.workdir)
+    if subs:  # a comparison directory: every run, by name
+        res = {d: _eval_one(os.path.join(args.workdir, d), args) for d in subs}
+    else:
+        res = _eval_one(args.workdir, args)
     print(json.dumps(res, indent=2))
     return 0
 
@@ -245,20 +297,24 @@ def cmd_info(args) -> int:
         from mfdjax.train.state import param_count
 
         config = _config(args.config, args.overrides)
-        if len(config.comparison):
-            config = _variants(config, args.overrides)[0][1]
-        shape = _input_shape(config)
-        num_classes = _num_classes(config)
-        model = build_model(config, num_classes)
-        variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0),
-                                                      jnp.zeros((1,) + shape), train=False))
-        n = param_count(variables["params"])
-        print(f"config {args.config}: model {config.model.name} (head {config.model.head}, "
-              f"stem {config.model.stem or 'default'}), input {shape}, {num_classes} classes")
-        print(f"parameters: {n:,} trainable")
-        print(f"loss {config.loss.name}; MFD weight {config.mfd.weight:g} "
-              f"({config.mfd.features}); dataset {config.dataset.name}; "
-              f"batch {config.batch_size}; epochs {config.num_epochs}")
+        variants = (_variants(config, args.overrides) if len(config.comparison)
+                    else [("", config)])
+        for name, config in variants:
+            shape = _input_shape(config)
+            num_classes = _num_classes(config)
+            model = build_model(config, num_classes)
+            variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0),
+                                                          jnp.zeros((1,) + shape),
+                                                          train=False))
+            n = param_count(variables["params"])
+            label = f"config {args.config}" + (f", variant {name}" if name else "")
+            print(f"{label}: model {config.model.name} (head {config.model.head}, "
+                  f"stem {config.model.stem or 'default'}), input {shape}, "
+                  f"{num_classes} classes")
+            print(f"parameters: {n:,} trainable")
+            print(f"loss {config.loss.name}; MFD weight {config.mfd.weight:g} "
+                  f"({config.mfd.features}); dataset {config.dataset.name}; "
+                  f"batch {config.batch_size}; epochs {config.num_epochs}")
     return 0
 
 
@@ -300,22 +356,37 @@ _COMMANDS = {"train": cmd_train, "compare": cmd_compare, "eval": cmd_eval,
              "correlations": cmd_correlations, "info": cmd_info, "report": cmd_report}
 
 
+EXIT_OK, EXIT_CONFIG, EXIT_NONFINITE, EXIT_IO, EXIT_BUSY = 0, 2, 3, 4, 5
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from mfdjax.train.loop import NonFiniteLossError, Preempted
+    from mfdjax.train.rundir import WorkdirBusy
 
     try:
         return _COMMANDS[args.command](args)
     except Preempted as e:
         print(f"mfdjax: {e}", file=sys.stderr)
-        return 143
+        return EXIT_SIGINT if e.signal_name == "SIGINT" else EXIT_SIGTERM
+    except KeyboardInterrupt:
+        print("mfdjax: interrupted (Ctrl-C); what was saved before stays saved: run the same "
+              "command again to resume.", file=sys.stderr)
+        return EXIT_SIGINT
     except NonFiniteLossError as e:
         print(f"mfdjax: error: {e}", file=sys.stderr)
-        return 3
+        return EXIT_NONFINITE
+    except WorkdirBusy as e:
+        print(f"mfdjax: error: {e}", file=sys.stderr)
+        return EXIT_BUSY
     except (ValueError, FileNotFoundError) as e:
         print(f"mfdjax: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
+    except OSError as e:
+        print(f"mfdjax: error: I/O failure: {e}", file=sys.stderr)
+        return EXIT_IO
 
 
 if __name__ == "__main__":

@@ -1,40 +1,91 @@
-"""Orbax checkpoints: periodic async saves, keep last K + the best, robust exact resume.
+"""Orbax checkpoints: periodic async saves, keep last K + the best, verified exact resume.
 
 One job: put the whole :class:`~mfdjax.train.state.TrainState` pytree (params,
 batch_stats, optimizer state, rng, loss state -- POD delta and accumulator,
 centres, COT optimizer state --, non-finite counter and ``step``, which fixes
-the data position) on disk and get it back bit-identically.
+the data position) on disk and get it back bit-identically, or not at all.
 
 Two ``ocp.CheckpointManager`` instances under the run directory:
 
 * ``checkpoints/``: the last ``keep`` saves (every N steps and/or each epoch,
-  and on SIGTERM / non-finite stop), for resuming;
+  and on SIGTERM / SIGINT / non-finite stop), for resuming;
 * ``best/``: one save, the state with the best test accuracy so far.
 
-Restore walks ``all_steps()`` newest first and falls back to the previous step
-when one is damaged (truncated file, bit flips, missing metadata): orbax still
-lists such a step as ``latest_step()`` and raises only on restore. Both
-managers use ``item_handlers=ocp.StandardCheckpointHandler()`` so that an empty
-step directory does not break the restore of every other step
-(/work/shared/notes/jax-stack.md).
+Each step holds two items: ``state`` (``StandardSave``) and ``checksums``
+(``JsonSave``): the CRC-32 of the bytes, the dtype and the shape of every saved
+array, computed from the in-memory state before the write. A restore
+recomputes them from what it read back; any difference (a flipped bit that
+the storage layer did not notice), a missing checksum, or a non-finite value
+makes the step *damaged*.
+
+Saving refuses a state with a NaN/inf leaf (:class:`NonFiniteState`): no
+checkpoint ever holds one. Restore walks the steps newest first and skips a
+damaged or unreadable step (truncated file, flipped bits, missing metadata:
+orbax still lists such a step and raises only on restore) with a one-line
+warning, falling back to the previous one; when steps exist but none is
+readable it raises :class:`CheckpointError`. A failed write (full disk,
+read-only directory) raises :class:`CheckpointError` too.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import zlib
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
-__all__ = ["Checkpointer"]
+__all__ = ["CheckpointError", "Checkpointer", "NonFiniteState", "checksums"]
 
 log = logging.getLogger(__name__)
 
 
+class CheckpointError(OSError):
+    """No readable checkpoint, or a checkpoint could not be written."""
+
+
+class NonFiniteState(FloatingPointError):
+    """A state with a NaN/inf leaf was offered for saving."""
+
+
 def _abstract(state: Any) -> Any:
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+
+
+def _host(x: Any) -> np.ndarray:
+    """A (replicated) array's value on this host, also when it spans several hosts."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        x = x.addressable_data(0)
+    return np.asarray(jax.device_get(x))
+
+
+def _leaves(state: Any) -> list[tuple[str, np.ndarray]]:
+    flat, _ = jax.tree_util.tree_flatten_with_path(state)
+    return [(jax.tree_util.keystr(path), _host(x)) for path, x in flat]
+
+
+def checksums(state: Any) -> dict[str, str]:
+    """``{leaf path: "crc32 dtype shape"}`` for every array of ``state``."""
+    out = {}
+    for name, a in _leaves(state):
+        a = np.ascontiguousarray(a)
+        out[name] = f"{zlib.crc32(a.view(np.uint8).reshape(-1)):08x} {a.dtype} {a.shape}"
+    return out
+
+
+def nonfinite_leaves(state: Any) -> list[str]:
+    """Paths of the floating-point leaves of ``state`` holding a NaN or an inf."""
+    return [name for name, a in _leaves(state)
+            if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all()]
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    line = text[0] if text else ""
+    return f"{type(e).__name__}: {line[:160]}" + ("..." if len(line) > 160 else "")
 
 
 class Checkpointer:
@@ -45,35 +96,63 @@ class Checkpointer:
       keep: how many recent checkpoints to keep.
       keep_best: also keep the best state by ``metrics["test_accuracy"]``.
       async_save: write in a background thread (``wait()`` before reading or exiting).
+      best_so_far: the best test accuracy already recorded for the run (a resumed
+        run offers ``best/`` only states that beat it).
     """
 
     def __init__(self, workdir: str, *, keep: int = 2, keep_best: bool = True,
-                 async_save: bool = True):
+                 async_save: bool = True, best_so_far: float | None = None):
         if keep < 1:
             raise ValueError(f"`checkpoint.keep` must be >= 1, got {keep}.")
         self.workdir = os.path.abspath(workdir)
         opts = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
                                             enable_async_checkpointing=async_save)
-        self._last = ocp.CheckpointManager(os.path.join(self.workdir, "checkpoints"),
-                                           options=opts,
-                                           item_handlers=ocp.StandardCheckpointHandler())
-        self._best = None
-        self._best_value = None
-        if keep_best:
-            best_opts = ocp.CheckpointManagerOptions(
-                max_to_keep=1, create=True, enable_async_checkpointing=async_save,
-                best_fn=lambda m: float(m["test_accuracy"]), best_mode="max")
-            self._best = ocp.CheckpointManager(os.path.join(self.workdir, "best"),
-                                               options=best_opts,
-                                               item_handlers=ocp.StandardCheckpointHandler())
+        try:
+            self._last = ocp.CheckpointManager(os.path.join(self.workdir, "checkpoints"),
+                                               options=opts, item_handlers=self._handlers())
+            self._best = None
+            if keep_best:
+                best_opts = ocp.CheckpointManagerOptions(
+                    max_to_keep=1, create=True, enable_async_checkpointing=async_save,
+                    best_fn=lambda m: float(m["test_accuracy"]), best_mode="max")
+                self._best = ocp.CheckpointManager(os.path.join(self.workdir, "best"),
+                                                   options=best_opts,
+                                                   item_handlers=self._handlers())
+        except OSError as e:
+            raise CheckpointError(e.errno, f"cannot create the checkpoint directories in "
+                                  f"{self.workdir}: {e.strerror or e}") from e
+        self._best_value = best_so_far
+
+    @staticmethod
+    def _handlers() -> dict:
+        return {"state": ocp.StandardCheckpointHandler(),
+                "checksums": ocp.JsonCheckpointHandler()}
+
+    @staticmethod
+    def _save_args(state: Any) -> ocp.args.Composite:
+        bad = nonfinite_leaves(state)
+        if bad:
+            raise NonFiniteState(f"refusing to save a state with non-finite values in "
+                                 f"{', '.join(bad[:4])}" + (" ..." if len(bad) > 4 else ""))
+        return ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                  checksums=ocp.args.JsonSave(checksums(state)))
+
+    def _io(self, fn, what: str):
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001 -- a failed write is an I/O failure
+            raise CheckpointError(f"could not {what} in {self.workdir}: {_first_line(e)}"
+                                  ) from e
 
     # ------------------------------------------------------------------ save
     def save(self, state: Any, *, force: bool = False) -> bool:
         """Saves ``state`` at its step (skips a step already saved). Returns True if saved."""
-        step = int(jax.device_get(state.step))
+        step = int(_host(state.step))
         if step in self._last.all_steps():
             return False
-        return bool(self._last.save(step, args=ocp.args.StandardSave(state), force=force))
+        args = self._save_args(state)
+        return bool(self._io(lambda: self._last.save(step, args=args, force=force),
+                             f"write checkpoint step {step}"))
 
     def save_best(self, state: Any, test_accuracy: float) -> bool:
         """Offers ``state`` to ``best/``; orbax keeps the one with the highest accuracy."""
@@ -81,25 +160,29 @@ class Checkpointer:
             return False
         if self._best_value is not None and test_accuracy <= self._best_value:
             return False
-        step = int(jax.device_get(state.step))
+        step = int(_host(state.step))
         if step in self._best.all_steps():
             return False
-        saved = self._best.save(step, args=ocp.args.StandardSave(state),
-                                metrics={"test_accuracy": float(test_accuracy)}, force=True)
+        args = self._save_args(state)
+        saved = self._io(lambda: self._best.save(
+            step, args=args, metrics={"test_accuracy": float(test_accuracy)}, force=True),
+            f"write the best checkpoint (step {step})")
         self._best_value = float(test_accuracy)
         return bool(saved)
 
     def wait(self) -> None:
         """Blocks until pending async saves are on disk."""
-        self._last.wait_until_finished()
+        self._io(self._last.wait_until_finished, "finish writing a checkpoint")
         if self._best is not None:
-            self._best.wait_until_finished()
+            self._io(self._best.wait_until_finished, "finish writing the best checkpoint")
 
     def close(self) -> None:
-        self.wait()
-        self._last.close()
-        if self._best is not None:
-            self._best.close()
+        try:
+            self.wait()
+        finally:
+            self._last.close()
+            if self._best is not None:
+                self._best.close()
 
     # --------------------------------------------------------------- restore
     def all_steps(self) -> list[int]:
@@ -108,16 +191,30 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._last.latest_step()
 
-    def restore(self, template: Any, *, best: bool = False) -> Any | None:
-        """The newest readable state, or None when there is no checkpoint.
+    def discard_after(self, step: int) -> list[int]:
+        """Deletes the rolling checkpoints newer than ``step`` (damaged or abandoned ones).
+
+        A resumed run trains those steps again; a stale step directory left in
+        place would stop the new state from being saved at that step.
+        """
+        gone = [s for s in self._last.all_steps() if s > step]
+        for s in gone:
+            self._io(lambda s=s: self._last.delete(s), f"delete checkpoint step {s}")
+        return gone
+
+    def restore(self, template: Any, *, best: bool = False, skip: dict | None = None
+                ) -> Any | None:
+        """The newest readable, verified state, or None when there is no checkpoint.
 
         Args:
           template: a state with the right structure, shapes, dtypes and
             shardings (e.g. the freshly initialised, replicated state).
           best: read ``best/`` instead of the rolling checkpoints.
+          skip: ``{step: reason}`` of steps not to use (e.g. a step that led
+            straight to a non-finite stop); each is skipped with a warning.
 
-        Damaged steps are skipped with a warning, newest first. If steps exist
-        but none can be read, raises RuntimeError listing the errors.
+        Damaged steps are skipped with a one-line warning, newest first. If
+        steps exist but none can be read, raises CheckpointError.
         """
         manager = self._best if best else self._last
         if manager is None:
@@ -130,13 +227,36 @@ class Checkpointer:
         errors = []
         abstract = _abstract(template)
         for step in steps:
-            try:
-                restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-            except Exception as e:  # noqa: BLE001 -- any damage means: try the previous one
-                log.warning("checkpoint step %d is unreadable (%s: %s); trying an older one",
-                            step, type(e).__name__, e)
-                errors.append(f"step {step}: {type(e).__name__}: {e}")
+            if skip and step in skip:
+                log.warning("checkpoint step %d: %s; skipping it", step, skip[step])
                 continue
-            return restored
-        raise RuntimeError("no readable checkpoint in "
-                           f"{manager.directory}:\n" + "\n".join(errors))
+            try:
+                got = manager.restore(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract),
+                    checksums=ocp.args.JsonRestore()))
+                problem = self._verify(got.state, got.checksums)
+            except Exception as e:  # noqa: BLE001 -- any damage means: try the previous one
+                problem = _first_line(e)
+            if problem is None:
+                return got.state
+            log.warning("checkpoint step %d in %s is damaged (%s); skipping it", step,
+                        manager.directory, problem)
+            errors.append(f"step {step}: {problem}")
+        if skip and not errors:
+            return None
+        raise CheckpointError(
+            f"no readable checkpoint in {manager.directory} ({'; '.join(errors)}). Move the "
+            "run directory aside (or delete it) to start the run over.")
+
+    @staticmethod
+    def _verify(state: Any, expected: Any) -> str | None:
+        if not isinstance(expected, dict) or not expected:
+            return "no checksums stored with the step"
+        got = checksums(state)
+        for name in sorted(set(got) | set(expected)):
+            if got.get(name) != expected.get(name):
+                return f"checksum mismatch in {name}"
+        bad = nonfinite_leaves(state)
+        if bad:
+            return f"non-finite values in {bad[0]}"
+        return None

@@ -2,6 +2,13 @@
 
 :func:`train_and_evaluate` runs one config into one run directory:
 
+* before anything is written or compiled: the config is validated
+  (:func:`mfdjax.configs.base.validate_config`, the loss/head check), the data
+  is opened, the model is traced abstractly (it must sow feature maps when MFD
+  or the correlation diagnostic needs them), then the run directory is locked
+  (:class:`mfdjax.train.rundir.RunDir`: a second trainer is refused) and the
+  requested config is compared with the recorded one
+  (:func:`~mfdjax.train.rundir.check_continuation`);
 * data: :class:`mfdjax.train.feed.Feed` (in memory, or streamed through
   ``HostLoader``); every global batch is ``batch_indices(N, B, seed,
   epoch)[step_in_epoch]``, a pure function of ``(seed, epoch)``, so a resumed run
@@ -10,16 +17,23 @@
   ``jax.make_array_from_process_local_data``, sharded over the mesh's ``"data"`` axis;
 * the jitted step (:mod:`mfdjax.train.step`) with the state replicated and the
   batch sharded, donating the old state;
-* resume: if ``workdir/checkpoints`` holds a readable state it is restored
-  (newest readable step) and training continues from its step;
+* resume: if ``workdir/checkpoints`` holds a readable, verified state it is
+  restored (newest good step), "resumed from step N" is printed, and
+  ``metrics.jsonl`` is cut back to that step (the steps after it are trained
+  again, so their rows would be duplicates);
 * per epoch: test top-1 (top-5 for >= 100 classes) and test CE, the per-map
-  mean |correlation| (Tables I/III) on a FIXED batch (the first
-  ``correlation.batch_size`` test images), a checkpoint, the best checkpoint;
-* SIGTERM: the step in flight finishes, the state is saved, and
-  :class:`Preempted` is raised (the CLI exits with status 143);
-* a non-finite loss/gradient: the step discards the update (see step.py); the
-  loop saves the last good state and raises :class:`NonFiniteLossError`;
-* at the end: ``summary.json`` and the run report (report.md + PNGs).
+  mean |correlation| (Tables I/III of the MFD paper) on a FIXED batch (the
+  first ``correlation.batch_size`` test images), a checkpoint, the best checkpoint;
+* SIGTERM or SIGINT (Ctrl-C): the step in flight finishes, the state is saved,
+  and :class:`Preempted` is raised (the CLI exits with 143 / 130); a second
+  Ctrl-C aborts at once;
+* a non-finite loss, gradient or updated state: the step discards the update
+  (see step.py); the loop saves the last finite state and raises
+  :class:`NonFiniteLossError`. Rerunning with a lower learning rate resumes
+  from that state;
+* at the end: ``summary.json`` and the run report (report.md + PNGs), built
+  from the run's records (``metrics.jsonl``, ``run.json``), so they describe
+  the whole run however often it was resumed.
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -39,8 +54,9 @@ import numpy as np
 from mfdjax.train import mesh as mesh_lib
 from mfdjax.train.checkpoint import Checkpointer
 from mfdjax.train.feed import Feed
-from mfdjax.train.metrics import MetricWriter, to_python
+from mfdjax.train.metrics import MetricWriter, read_jsonl, to_python
 from mfdjax.train.optim import make_optimizer
+from mfdjax.train.rundir import RunDir, atomic_write, check_continuation, config_to_dict
 from mfdjax.train.state import create_train_state, make_key, param_count
 from mfdjax.train.step import make_correlation_fn, make_eval_step, make_train_step
 
@@ -51,11 +67,19 @@ log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss or a gradient became NaN/inf; the last good state was saved."""
+    """The loss, a gradient or the updated state became NaN/inf; the last finite state was saved."""
 
 
 class Preempted(RuntimeError):
-    """SIGTERM arrived; the state was saved and the run can be resumed."""
+    """SIGTERM or SIGINT arrived; the state was saved and the run can be resumed.
+
+    Attributes:
+      signal_name: "SIGTERM" or "SIGINT".
+    """
+
+    def __init__(self, message: str, signal_name: str = "SIGTERM"):
+        super().__init__(message)
+        self.signal_name = signal_name
 
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
@@ -77,25 +101,34 @@ def build_model(config: Any, num_classes: int):
                       dtype=_DTYPES[m.dtype], **kwargs)
 
 
-class _SigtermFlag:
-    """Sets a flag on SIGTERM (main thread only); restores the old handler on exit."""
+class _StopSignals:
+    """Sets a flag on SIGTERM or SIGINT (main thread only); restores the old handlers on exit.
+
+    A second SIGINT (Ctrl-C pressed again) raises KeyboardInterrupt at once.
+    """
 
     def __init__(self):
-        self.raised = False
-        self._old = None
+        self.raised: str | None = None
+        self._old: dict = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGTERM, self._handle)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum, frame):
-        del signum, frame
-        self.raised = True
+        del frame
+        if signum == signal.SIGINT and self.raised == "SIGINT":
+            raise KeyboardInterrupt
+        self.raised = signal.Signals(signum).name
+        if signum == signal.SIGINT and jax.process_index() == 0:
+            print("\nCtrl-C: finishing the step and saving (press Ctrl-C again to abort "
+                  "without saving)", flush=True)
 
     def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
         return False
 
 
@@ -120,8 +153,35 @@ def evaluate(state, eval_fn, feed: Feed, mesh, eval_batch_size: int) -> dict:
     return res
 
 
-def _setup(config: Any) -> dict:
-    """Data, mesh, model, optimizer, the replicated initial state and the jitted steps."""
+def _sown_names(model, input_shape: tuple, level: str) -> list[str]:
+    """Names of the maps ``model`` sows at ``level`` (abstract trace: nothing is compiled)."""
+    from mfdjax.models.common import COLLECTION
+
+    dummy = jnp.zeros((2,) + tuple(input_shape), jnp.float32)
+
+    def run():
+        key = jax.random.PRNGKey(0)
+        variables = model.init({"params": key, "dropout": key}, dummy, train=False)
+        _, updates = model.apply(variables, dummy, train=False, features=level,
+                                 mutable=[COLLECTION])
+        return updates.get(COLLECTION, {})
+
+    from mfdjax.models.common import feature_names
+
+    paths = [p.split("/") for p in feature_names(jax.eval_shape(run))]
+    common = 0   # drop the wrapper modules every map shares (e.g. "backbone")
+    while paths and all(len(p) > common + 1 and p[common] == paths[0][common] for p in paths):
+        common += 1
+    return ["/".join(p[common:]) for p in paths]
+
+
+def _plan(config: Any) -> dict:
+    """Every check that needs no compilation and writes nothing: config, data, model, optimizer."""
+    from mfdjax.configs.base import validate_config
+    from mfdjax.train.objective import check_loss_config
+
+    validate_config(config)
+    check_loss_config(config)
     feed = Feed(config)
     num_classes = feed.num_classes
     mesh = mesh_lib.make_mesh()
@@ -132,7 +192,7 @@ def _setup(config: Any) -> dict:
     steps_per_epoch = feed.num_train // gbs
     if steps_per_epoch < 1:
         raise ValueError(f"`batch_size` ({gbs}) is larger than the training set "
-                         f"({feed.num_train} examples).")
+                         f"({feed.num_train} examples); lower batch_size.")
     total_steps = int(config.num_epochs) * steps_per_epoch
     if config.max_steps and config.max_steps > 0:
         total_steps = min(total_steps, int(config.max_steps))
@@ -140,8 +200,34 @@ def _setup(config: Any) -> dict:
     model = build_model(config, num_classes)
     tx, schedule = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch,
                                   num_epochs=int(config.num_epochs))
+    map_names = []
+    needs = []
+    if config.mfd.weight > 0:
+        needs.append(("mfd.features", config.mfd.features, "set mfd.weight=0"))
+    if config.correlation.enabled:
+        from mfdjax.models.common import check_level
+
+        check_level(config.correlation.features)
+        needs.append(("correlation.features", config.correlation.features,
+                      "set correlation.enabled=False"))
+    for field, level, fix in needs:
+        names = _sown_names(model, feed.image_shape, level)
+        if not names:
+            raise ValueError(f"`{field}`={level!r}: model {config.model.name!r} sows no feature "
+                             f"maps at that level; {fix}, or use a model that sows them "
+                             "(see mfdjax.models).")
+        if field == "correlation.features":
+            map_names = names
+    return dict(feed=feed, mesh=mesh, num_classes=num_classes, batch_size=gbs,
+                steps_per_epoch=steps_per_epoch, total_steps=total_steps, model=model,
+                tx=tx, schedule=schedule, map_names=map_names)
+
+
+def _build(config: Any, env: dict) -> dict:
+    """The replicated initial state and the jitted steps (compiles)."""
+    feed, mesh, model, tx = env["feed"], env["mesh"], env["model"], env["tx"]
     state = create_train_state(config, model, rng=make_key(config.seed, config.prng_impl),
-                               input_shape=feed.image_shape, num_classes=num_classes,
+                               input_shape=feed.image_shape, num_classes=env["num_classes"],
                                tx=tx)
     n_params = param_count(state.params)
     state = mesh_lib.replicate(state, mesh)
@@ -150,10 +236,11 @@ def _setup(config: Any) -> dict:
     repl = mesh_lib.replicated_sharding(mesh)
     data = mesh_lib.data_sharding(mesh)
     train_step = jax.jit(
-        make_train_step(config, steps_per_epoch=steps_per_epoch, mean=mean, std=std,
-                        schedule=schedule),
+        make_train_step(config, steps_per_epoch=env["steps_per_epoch"], mean=mean, std=std,
+                        schedule=env["schedule"]),
         in_shardings=(repl, data), out_shardings=(repl, repl), donate_argnums=0)
-    eval_step = jax.jit(make_eval_step(config, mean=mean, std=std, num_classes=num_classes),
+    eval_step = jax.jit(make_eval_step(config, mean=mean, std=std,
+                                       num_classes=env["num_classes"]),
                         in_shardings=(repl, data), out_shardings=repl)
     corr_fn = None
     corr_images = None
@@ -165,11 +252,15 @@ def _setup(config: Any) -> dict:
         nc = (nc // mesh.size) * mesh.size
         if nc >= 2 * mesh.size:
             corr_images = mesh_lib.global_batch({"image": feed.fixed_images(nc)}, mesh)["image"]
-    return dict(feed=feed, mesh=mesh, num_classes=num_classes, batch_size=gbs,
-                steps_per_epoch=steps_per_epoch, total_steps=total_steps, model=model,
-                tx=tx, schedule=schedule, state=state, param_count=n_params, mean=mean,
-                std=std, train_step=train_step, eval_step=eval_step, corr_fn=corr_fn,
-                corr_images=corr_images)
+    env = dict(env)
+    env.update(state=state, param_count=n_params, mean=mean, std=std, train_step=train_step,
+               eval_step=eval_step, corr_fn=corr_fn, corr_images=corr_images)
+    return env
+
+
+def _setup(config: Any) -> dict:
+    """Data, mesh, model, optimizer, the replicated initial state and the jitted steps."""
+    return _build(config, _plan(config))
 
 
 def restore_run(workdir: str, *, best: bool = False) -> dict:
@@ -182,6 +273,13 @@ def restore_run(workdir: str, *, best: bool = False) -> dict:
 
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
+        subs = sorted(d for d in os.listdir(workdir)
+                      if os.path.exists(os.path.join(workdir, d, "config.json"))
+                      ) if os.path.isdir(workdir) else []
+        if subs:
+            raise FileNotFoundError(
+                f"{workdir} is a comparison directory; give one of its runs as --workdir: "
+                + ", ".join(os.path.join(workdir, d) for d in subs) + ".")
         raise FileNotFoundError(f"{path} is missing: {workdir} is not a run directory "
                                 "(train one with `mfdjax train --workdir ...`).")
     with open(path) as f:
@@ -199,84 +297,262 @@ def restore_run(workdir: str, *, best: bool = False) -> dict:
     return env
 
 
+# ----------------------------------------------------------------------- records
+def _is_eval(row: dict) -> bool:
+    return "test/accuracy" in row
+
+
+def _is_train(row: dict) -> bool:
+    return "train/loss" in row
+
+
+def _summary(config: Any, workdir: str, env: dict, rows: list[dict], segments: list[dict],
+             state: Any, status: str) -> dict:
+    """The run summary from its records: every segment and every logged row count."""
+    evals = [r for r in rows if _is_eval(r)]
+    trains = [r for r in rows if _is_train(r)]
+    final = {k: v for k, v in evals[-1].items() if k not in ("step",)} if evals else {}
+    accs = [(r["test/accuracy"], r["step"]) for r in evals
+            if isinstance(r.get("test/accuracy"), (int, float))]
+    best, best_step = max(accs, key=lambda a: (a[0], -a[1])) if accs else (float("nan"), None)
+    steps = int(jax.device_get(state.step))
+    spe = env["steps_per_epoch"]
+    return {
+        "status": status,
+        "workdir": workdir,
+        "name": os.path.basename(workdir),
+        "description": config.get("description", ""),
+        "model": config.model.name,
+        "loss": config.loss.name,
+        "mfd_weight": float(config.mfd.weight),
+        "mfd_features": config.mfd.features,
+        "dataset": config.dataset.name,
+        "num_train": int(env["feed"].num_train),
+        "num_test": int(env["feed"].num_test),
+        "param_count": env["param_count"],
+        "steps": steps,
+        "steps_per_epoch": spe,
+        "epochs": steps / spe,
+        "wall_seconds": float(sum(s.get("wall_seconds", 0.0) for s in segments)),
+        "segments": len(segments),
+        "train_images_per_sec_last": (trains[-1].get("train/images_per_sec", float("nan"))
+                                      if trains else float("nan")),
+        "final": final,
+        "best_test_accuracy": best,
+        "best_step": best_step,
+        "map_names": list(env.get("map_names") or []),
+        "devices": jax.device_count(),
+        "processes": jax.process_count(),
+        "param_checksum": float(sum(float(jnp.sum(jnp.abs(x).astype(jnp.float32)))
+                                    for x in jax.tree.leaves(state.params))),
+    }
+
+
+def _say(msg: str) -> None:
+    if jax.process_index() == 0:
+        print(msg, flush=True)
+
+
 def train_and_evaluate(config: Any, workdir: str, *, return_state: bool = False):
     """Trains ``config`` into ``workdir`` (resuming if it holds a checkpoint).
 
     Returns:
       the run summary (also written to ``workdir/summary.json``): final and best
-      test accuracy, final per-map correlations, steps, epochs, wall time,
-      images/s, parameter count. With ``return_state=True``: (summary, final state).
+      test accuracy over the whole run, final per-map correlations, steps,
+      epochs, wall time of every segment, images/s, parameter count. With
+      ``return_state=True``: (summary, final state). On a finished run with the
+      same config (fields that change only logging may differ) nothing is
+      trained or written and the recorded summary is returned.
 
     Raises:
-      Preempted: on SIGTERM (after saving).
-      NonFiniteLossError: on a NaN/inf loss or gradient (after saving the last good state).
+      ValueError: a bad config or data, checked before anything is written or
+        compiled; :class:`~mfdjax.train.rundir.RunMismatch` when ``workdir``
+        holds a run this config cannot continue.
+      WorkdirBusy: another trainer holds ``workdir``.
+      OSError: the run directory cannot be written (``CheckpointError`` included:
+        a failed checkpoint write, or no readable checkpoint).
+      Preempted: on SIGTERM / SIGINT (after saving).
+      NonFiniteLossError: on a NaN/inf loss, gradient or state (after saving the
+        last finite state).
     """
     workdir = os.path.abspath(workdir)
     is_main = jax.process_index() == 0
-    if is_main:
-        os.makedirs(workdir, exist_ok=True)
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json_best_effort(indent=2))
+    rundir = RunDir(workdir) if is_main else None
+    if rundir is not None and os.path.isdir(workdir):
+        rundir.acquire()                    # an existing run: refuse a second trainer first
+    try:
+        env = _plan(config)
+        if rundir is not None and rundir._fd is None:
+            rundir.acquire()
+        return _train_locked(config, workdir, env, rundir, return_state)
+    except BaseException:
+        if rundir is not None and rundir.created and rundir._fd is not None and \
+                rundir.is_empty_run():
+            shutil.rmtree(workdir, ignore_errors=True)   # leave no stray run directory
+        raise
+    finally:
+        if rundir is not None:
+            rundir.release()
 
-    env = _setup(config)
+
+def _train_locked(config: Any, workdir: str, env: dict, rundir: RunDir | None,
+                  return_state: bool):
+    is_main = rundir is not None
     feed, mesh = env["feed"], env["mesh"]
     gbs, steps_per_epoch = env["batch_size"], env["steps_per_epoch"]
     total_steps = env["total_steps"]
-    n_params = env["param_count"]
+    requested = config_to_dict(config)
+
+    # ---- may this config continue what the directory holds? (nothing written yet)
+    segments = rundir.segments() if is_main else []
+    changes: list = []
+    recovered = False
+    if is_main:
+        recorded = rundir.read_json("config.json")
+        ck_step = rundir.checkpoint_step()
+        summary_old = rundir.read_json("summary.json")
+        has_run = bool(segments) or ck_step is not None or summary_old is not None
+        if recorded is not None and has_run:
+            last_status = segments[-1]["status"] if segments else None
+            run_step = ck_step if ck_step is not None else (
+                segments[-1]["end_step"] if segments else None)
+            finished = (summary_old is not None
+                        and (last_status in (None, "completed"))
+                        and summary_old.get("steps") == run_step)
+            decision = check_continuation(recorded, requested, last_status=last_status,
+                                          checkpoint_step=run_step, total_steps=total_steps,
+                                          finished=finished, workdir=workdir)
+            if decision.nothing_to_do:
+                _say(f"{workdir}: the run is already finished at step {run_step}; "
+                     "nothing to train (its records are unchanged).")
+                return (summary_old, None) if return_state else summary_old
+            changes, recovered = decision.changes, decision.recovered
+
+    env = _build(config, env)
     state, train_step, eval_step = env["state"], env["train_step"], env["eval_step"]
     corr_fn, corr_images = env["corr_fn"], env["corr_images"]
+    rows = read_jsonl(os.path.join(workdir, "metrics.jsonl")) if is_main else []
     ckpt = None
+    restored_step = 0
     if config.checkpoint.enabled:
         ckpt = Checkpointer(workdir, keep=int(config.checkpoint.keep),
                             keep_best=bool(config.checkpoint.keep_best),
                             async_save=bool(config.checkpoint.async_save))
-        restored = ckpt.restore(state)
+        # A checkpoint that a previous segment resumed from and then went straight to a
+        # non-finite stop (no new checkpoint since) is finite but divergent: go further back.
+        suspect = {int(seg["suspect_step"]): "a previous run resumed from it and became "
+                   "non-finite before its next checkpoint" for seg in segments
+                   if seg.get("suspect_step") is not None}
+        restored = ckpt.restore(state, skip=suspect)
+        if is_main:
+            for seg in segments:
+                seg.pop("suspect_step", None)   # deleted below: a new save may reuse the step
         if restored is not None:
-            state = restored
-            log.info("resumed from step %d", int(jax.device_get(state.step)))
+            state = restored.replace(nonfinite=restored.nonfinite * 0)
+            restored_step = int(jax.device_get(state.step))
+    start_step = int(jax.device_get(state.step))
+    if ckpt is not None:
+        dropped = ckpt.discard_after(start_step)
+        if dropped:
+            log.warning("deleted checkpoint steps %s (damaged or abandoned; they will be "
+                        "trained again)", dropped)
+    # Rows after the restored step are trained again: drop them (and a torn last line).
+    rows = [r for r in rows if r.get("step", 0) <= start_step]
+    best_so_far = max((r["test/accuracy"] for r in rows if _is_eval(r)
+                       and isinstance(r["test/accuracy"], (int, float))), default=None)
+    if ckpt is not None:
+        ckpt._best_value = best_so_far
+    if is_main:
+        atomic_write(os.path.join(workdir, "metrics.jsonl"),
+                     "".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write(os.path.join(workdir, "config.json"), config.to_json_best_effort(indent=2))
+        for seg in segments:
+            if seg.get("status") == "running":
+                seg["status"] = "killed"       # that trainer died without a word (kill -9)
+        segments.append(RunDir.new_segment(start_step, changes))
+        rundir.write_segments(segments)
+    if restored_step:
+        why = (" (the newest finite checkpoint, after the non-finite stop)" if recovered
+               else "")
+        what = (f"; changed: " + ", ".join(f"{k} {a} -> {b}" for k, a, b in changes)
+                if changes else "")
+        _say(f"resumed from step {restored_step}{why}{what}")
+    elif recovered:
+        _say("no finite checkpoint to go back to after the non-finite stop: training from "
+             "step 0" + (f"; changed: " + ", ".join(f"{k} {a} -> {b}" for k, a, b in changes)
+                         if changes else ""))
 
     writer = MetricWriter(workdir)
-    start_step = int(jax.device_get(state.step))
-    history_epochs: list[dict] = []
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
-               disable=not (config.progress_bar and is_main), desc=os.path.basename(workdir))
+               smoothing=0.0, disable=not (config.progress_bar and is_main),
+               desc=os.path.basename(workdir))
     t_start = time.time()
     t_window = time.time()
-    images_per_sec = float("nan")
     pending: list[dict] = []
-    epoch_rows: list[dict] = []
-    last_eval: dict = {}
-    status = "completed"
+    status = "running"
+    eval_steps = {r["step"] for r in rows if _is_eval(r)}
+
+    def save_segment(step_now: int, seg_status: str) -> None:
+        if is_main:
+            segments[-1].update(end_step=int(step_now), status=seg_status,
+                                wall_seconds=time.time() - t_start)
+            rundir.write_segments(segments)
+
+    saved_any = False
+
+    def save(force: bool = False) -> None:
+        nonlocal saved_any
+        if ckpt is not None and ckpt.save(state, force=force):
+            saved_any = True
+            save_segment(int(jax.device_get(state.step)), "running")
 
     def flush(step_now: int) -> None:
-        nonlocal t_window, images_per_sec
+        nonlocal t_window
         if not pending:
             return
         host = jax.device_get(pending)
         dt = time.time() - t_window
-        images_per_sec = len(host) * gbs / max(dt, 1e-9)
         means = {f"train/{k}": float(np.mean([h[k] for h in host])) for k in host[0]}
-        means["train/images_per_sec"] = images_per_sec
+        means["train/images_per_sec"] = len(host) * gbs / max(dt, 1e-9)
         means["epoch"] = step_now / steps_per_epoch
-        epoch_rows.append({"n": len(host), **means})
+        means["window_steps"] = len(host)
         writer.write(step_now, means)
+        rows.append({"step": step_now, **means})
         bar.set_postfix(loss=f"{means['train/loss']:.4f}", refresh=False)
         pending.clear()
         t_window = time.time()
 
     def check_finite(step_now: int) -> None:
+        nonlocal status
         if int(jax.device_get(state.nonfinite)) > 0:
             good = int(jax.device_get(state.step))
+            # The frozen state is finite but usually already divergent: it is not saved.
             if ckpt is not None:
-                ckpt.save(state, force=True)
                 ckpt.wait()
-            writer.write(step_now, {"event": "nonfinite_loss"})
+            last = max(ckpt.all_steps(), default=None) if ckpt is not None else None
+            status = "nonfinite"
+            if is_main:
+                segments[-1]["nonfinite_after_step"] = good
+                if restored_step and not saved_any and last == start_step:
+                    segments[-1]["suspect_step"] = start_step
+            if is_main and segments[-1].get("suspect_step") is not None:
+                prev = [s for s in (ckpt.all_steps() if ckpt else []) if s < start_step]
+                again = (f"step {max(prev)}, the checkpoint before it" if prev
+                         else "step 0 (no older checkpoint)")
+                where = (f"this run resumed from step {start_step} and diverged before its "
+                         f"next checkpoint, so a rerun goes back to {again}")
+            elif last is not None:
+                where = f"a rerun resumes from step {last}, the newest checkpoint"
+            else:
+                where = "there is no checkpoint yet, so a rerun starts from step 0"
             raise NonFiniteLossError(
-                f"the training loss or a gradient became NaN/inf after step {good} "
-                f"(run {workdir}); the last good state (step {good}) was saved. Lower "
-                "`optimizer.learning_rate`, check the data, or try model.dtype='float32'.")
+                f"the training loss, a gradient or the updated state became NaN/inf after "
+                f"step {good} (run {workdir}); no non-finite state was saved and {where}. "
+                f"Lower `optimizer.learning_rate` (now {config.optimizer.learning_rate:g}), "
+                "check the data, or try model.dtype='float32', then run the same command "
+                "with the new value.")
 
     def run_eval(step_now: int) -> dict:
         res = evaluate(state, eval_step, feed, mesh, int(config.eval_batch_size))
@@ -284,23 +560,39 @@ def train_and_evaluate(config: Any, workdir: str, *, return_state: bool = False)
             corr = np.asarray(jax.device_get(corr_fn(state, corr_images)))
             for i, v in enumerate(corr):
                 res[f"correlation/{i}"] = float(v)
-        if epoch_rows:
-            w = np.array([r["n"] for r in epoch_rows], float)
-            for k in epoch_rows[-1]:
+        # Epoch averages over every train row of this epoch (before a resume too).
+        lo = (max(step_now - 1, 0) // steps_per_epoch) * steps_per_epoch
+        window = [r for r in rows if _is_train(r) and lo < r["step"] <= step_now]
+        if window:
+            w = np.array([r.get("window_steps", 1) for r in window], float)
+            for k in window[-1]:
                 if k.startswith("train/") and k != "train/images_per_sec":
-                    res[k + "_epoch"] = float(np.average([r[k] for r in epoch_rows], weights=w))
-            res["train/images_per_sec"] = images_per_sec
-            epoch_rows.clear()
+                    vals = [r.get(k, np.nan) for r in window]
+                    res[k + "_epoch"] = float(np.average(vals, weights=w))
+            res["train/images_per_sec"] = window[-1]["train/images_per_sec"]
         res["epoch"] = step_now / steps_per_epoch
         writer.write(step_now, res)
-        history_epochs.append({"step": step_now, **res})
+        rows.append({"step": step_now, **res})
+        eval_steps.add(step_now)
         if ckpt is not None and "test/accuracy" in res:
             ckpt.save_best(state, res["test/accuracy"])
+        if is_main:
+            tqdm.write(f"[{os.path.basename(workdir)}] epoch {step_now / steps_per_epoch:g}: "
+                       f"test accuracy {res['test/accuracy']:.4f}")
         return res
 
+    def eval_due(step_now: int) -> bool:
+        if step_now <= 0 or step_now % steps_per_epoch:
+            return False
+        return ((step_now // steps_per_epoch) % int(config.eval_every_epochs) == 0
+                or step_now >= total_steps)
+
+    error: BaseException | None = None
     try:
-        with _SigtermFlag() as sigterm:
+        with _StopSignals() as stop:
             step = start_step
+            if eval_due(step) and step not in eval_steps:   # killed between save and eval
+                run_eval(step)
             while step < total_steps:
                 epoch, in_epoch = divmod(step, steps_per_epoch)
                 for local in feed.train_batches(epoch, in_epoch, gbs):
@@ -312,72 +604,62 @@ def train_and_evaluate(config: Any, workdir: str, *, return_state: bool = False)
                     if step % int(config.log_every_steps) == 0:
                         flush(step)
                         check_finite(step)
-                    if (ckpt is not None and config.checkpoint.every_steps
+                    if (config.checkpoint.every_steps
                             and step % int(config.checkpoint.every_steps) == 0):
-                        ckpt.save(state)
-                    if sigterm.raised:
                         flush(step)
                         check_finite(step)
+                        save()
+                    if stop.raised:
+                        flush(step)
+                        check_finite(step)
+                        save(force=True)
                         if ckpt is not None:
-                            ckpt.save(state, force=True)
                             ckpt.wait()
                         status = "preempted"
-                        raise Preempted(f"SIGTERM at step {step}; state saved in {workdir}; "
-                                        "run the same command again to resume.")
+                        raise Preempted(f"{stop.raised} at step {step}; state saved in "
+                                        f"{workdir}; run the same command again to resume.",
+                                        stop.raised)
                     if step >= total_steps:
                         break
                 flush(step)
                 check_finite(step)
-                end_of_epoch = step % steps_per_epoch == 0
-                if end_of_epoch and ((step // steps_per_epoch) % int(config.eval_every_epochs) == 0
-                                     or step >= total_steps):
-                    last_eval = run_eval(step)
-                    if is_main:
-                        tqdm.write(f"[{os.path.basename(workdir)}] epoch "
-                                   f"{step // steps_per_epoch}: test accuracy "
-                                   f"{last_eval['test/accuracy']:.4f}")
-                if ckpt is not None and end_of_epoch and config.checkpoint.every_epoch:
-                    ckpt.save(state)
-            if not history_epochs or history_epochs[-1]["step"] != step:
-                last_eval = run_eval(step)
+                if eval_due(step):
+                    run_eval(step)
+                if step % steps_per_epoch == 0 and config.checkpoint.every_epoch:
+                    save()
+            if step not in eval_steps:
+                run_eval(step)
+            save()
             if ckpt is not None:
-                ckpt.save(state)
+                ckpt.wait()
+            status = "completed"
+    except BaseException as e:
+        error = e
+        if status == "running":
+            status = "failed"
+        raise
     finally:
         bar.close()
-        writer.close()
-        if ckpt is not None:
-            ckpt.close()
+        for closer in (writer.close, ckpt.close if ckpt is not None else None):
+            if closer is None:
+                continue
+            try:
+                closer()
+            except Exception:   # noqa: BLE001 -- do not hide the error that got us here
+                if error is None:
+                    raise
+                log.warning("while stopping: %s", closer)
+        if is_main:
+            try:
+                save_segment(int(jax.device_get(state.step)), status)
+            except Exception:   # noqa: BLE001
+                if error is None:
+                    raise
 
-    wall = time.time() - t_start
-    best = max((h["test/accuracy"] for h in history_epochs), default=float("nan"))
-    summary = {
-        "status": status,
-        "workdir": workdir,
-        "name": os.path.basename(workdir),
-        "description": config.get("description", ""),
-        "model": config.model.name,
-        "loss": config.loss.name,
-        "mfd_weight": float(config.mfd.weight),
-        "mfd_features": config.mfd.features,
-        "dataset": config.dataset.name,
-        "num_train": int(feed.num_train),
-        "num_test": int(feed.num_test),
-        "param_count": n_params,
-        "steps": int(jax.device_get(state.step)),
-        "steps_per_epoch": steps_per_epoch,
-        "epochs": int(jax.device_get(state.step)) / steps_per_epoch,
-        "wall_seconds": wall,
-        "train_images_per_sec_last": images_per_sec,
-        "final": {k: v for k, v in last_eval.items()},
-        "best_test_accuracy": best,
-        "devices": jax.device_count(),
-        "processes": jax.process_count(),
-        "param_checksum": float(sum(float(jnp.sum(jnp.abs(x).astype(jnp.float32)))
-                                    for x in jax.tree.leaves(state.params))),
-    }
+    summary = _summary(config, workdir, env, rows, segments, state, status)
     if is_main:
-        with open(os.path.join(workdir, "summary.json"), "w") as f:
-            json.dump(to_python(summary), f, indent=2)
+        atomic_write(os.path.join(workdir, "summary.json"),
+                     json.dumps(to_python(summary), indent=2))
         from mfdjax.train.report import write_run_report
 
         write_run_report(workdir)

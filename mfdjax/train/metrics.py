@@ -10,6 +10,7 @@ report). In a multi-process run only process 0 writes.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from typing import Any, Mapping
@@ -61,7 +62,7 @@ class MetricWriter:
         self._file.flush()
         if self._tb is not None:
             for k, v in row.items():
-                if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool):
+                if k not in ("step", "window_steps") and isinstance(v, (int, float)) and not isinstance(v, bool):
                     self._tb.add_scalar(k, v, int(step))
             self._tb.flush()
 
@@ -73,13 +74,27 @@ class MetricWriter:
 
 
 def read_jsonl(path: str) -> list[dict]:
-    """All rows of a metrics.jsonl (empty list if the file is missing)."""
+    """All rows of a metrics.jsonl (empty list if the file is missing).
+
+    A line that is not a JSON object (a crash in the middle of a write leaves a
+    torn last line) is skipped with a one-line warning.
+    """
     if not os.path.exists(path):
         return []
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, 1):
             line = line.strip()
-            if line:
-                rows.append(json.loads(line))
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                logging.getLogger(__name__).warning(
+                    "%s line %d is not a complete metrics row (a torn write?); skipped",
+                    path, n)
+                continue
+            rows.append(row)
     return rows

@@ -5,10 +5,16 @@ something to read. matplotlib's Agg backend (no display needed).
 
 * :func:`write_run_report` -> ``report.md``, ``curves.png`` (train loss per
   logging window, test accuracy and test loss per epoch), ``correlations.png``
-  (per-map mean |correlation| of the last evaluation, mfd-loss.txt Tables I/III).
+  (per-map mean |correlation| of the last evaluation, Tables I/III of Zhu et al.,
+  "Multi-stage feature decorrelation constraints for improving CNN
+  classification performance").
 * :func:`write_comparison_report` -> one ``report.md`` with the runs side by
   side (final / best accuracy, time, throughput, the correlation table) and
   ``comparison_curves.png`` / ``comparison_correlations.png``.
+* :func:`results_table` -> the short table the CLI prints at the end of a run.
+
+Both read only the run's records, so they describe the whole run however
+often it was resumed.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ import numpy as np
 
 from mfdjax.train.metrics import read_jsonl
 
-__all__ = ["write_comparison_report", "write_run_report"]
+__all__ = ["results_table", "write_comparison_report", "write_run_report"]
+
+_CORR_TITLE = ("Mean |correlation| per map (Tables I/III of Zhu et al., \"Multi-stage feature "
+               "decorrelation constraints for improving CNN classification performance\")")
 
 
 def _plt():
@@ -62,6 +71,11 @@ def _correlations(summary: dict) -> list[float]:
     return [float(final[k]) for k in keys]
 
 
+def _map_names(summary: dict, n: int) -> list[str]:
+    names = list(summary.get("map_names") or [])
+    return names if len(names) == n else [f"map {i}" for i in range(n)]
+
+
 def _fmt(v, pct=False) -> str:
     if not isinstance(v, (int, float)) or v != v:
         return "n/a"
@@ -97,6 +111,7 @@ def write_run_report(workdir: str) -> str:
         ax.set(title="mean |correlation| per sown map (fixed test batch)",
                xlabel="map (network order)", ylabel="mean |F_ij|, i != j")
         ax.set_xticks(np.arange(len(corr)))
+        ax.set_xticklabels(_map_names(summary, len(corr)), rotation=30, ha="right")
         fig.tight_layout()
         fig.savefig(os.path.join(workdir, "correlations.png"), dpi=110)
         plt.close(fig)
@@ -131,8 +146,8 @@ def write_run_report(workdir: str) -> str:
         "",
     ]
     if corr:
-        lines += ["## Mean |correlation| per map (mfd-loss.txt Tables I/III)", "",
-                  "| " + " | ".join(f"map {i}" for i in range(len(corr))) + " |",
+        lines += [f"## {_CORR_TITLE}", "",
+                  "| " + " | ".join(_map_names(summary, len(corr))) + " |",
                   "|" + "---|" * len(corr),
                   "| " + " | ".join(f"{c:.3f}" for c in corr) + " |", "",
                   "![correlations](correlations.png)", ""]
@@ -151,11 +166,15 @@ def write_comparison_report(run_dirs: Sequence[str], out_dir: str, *, title: str
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
     for name, _, rows in runs:
-        x, y = _series(rows, "train/loss")
+        x, y = _series(rows, "train/cls_loss")
+        if not len(y):
+            x, y = _series(rows, "train/loss")
         axes[0].plot(x, y, lw=1, label=name)
         x, y = _series(rows, "test/accuracy")
         axes[1].plot(x, 100 * y, marker="o", label=name)
-    axes[0].set(title="train loss (total)", xlabel="epoch")
+    # The classification term only: the totals of runs with and without MFD differ by
+    # lambda * L_MFD and are not comparable.
+    axes[0].set(title="train classification loss", xlabel="epoch")
     axes[1].set(title="test top-1 accuracy (%)", xlabel="epoch")
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -175,7 +194,9 @@ def write_comparison_report(run_dirs: Sequence[str], out_dir: str, *, title: str
         ax.set(title="mean |correlation| per map", xlabel="map (network order)",
                ylabel="mean |F_ij|, i != j")
         ax.set_xticks(np.arange(n_maps) + 0.4 - width / 2)
-        ax.set_xticklabels([str(i) for i in range(n_maps)])
+        longest = max(corrs, key=lambda nc: len(nc[1]))[0]
+        ax.set_xticklabels(_map_names(next(s for nm, s, _ in runs if nm == longest), n_maps),
+                           rotation=30, ha="right")
         if ax.get_legend_handles_labels()[0]:  # runs without points add no artists
             ax.legend()
         fig.tight_layout()
@@ -194,8 +215,10 @@ def write_comparison_report(run_dirs: Sequence[str], out_dir: str, *, title: str
             f"| {s['wall_seconds']:.0f} | {_fmt(s.get('train_images_per_sec_last'))} |")
     lines += ["", "![curves](comparison_curves.png)", ""]
     if n_maps:
-        lines += ["## Mean |correlation| per map (mfd-loss.txt Tables I/III)", "",
-                  "| run | " + " | ".join(f"map {i}" for i in range(n_maps)) + " |",
+        longest = max(corrs, key=lambda nc: len(nc[1]))[0]
+        names = _map_names(next(s for nm, s, _ in runs if nm == longest), n_maps)
+        lines += [f"## {_CORR_TITLE}", "",
+                  "| run | " + " | ".join(names) + " |",
                   "|---|" + "---|" * n_maps]
         for name, c in corrs:
             cells = [f"{v:.3f}" for v in c] + [""] * (n_maps - len(c))
@@ -205,3 +228,17 @@ def write_comparison_report(run_dirs: Sequence[str], out_dir: str, *, title: str
     with open(path, "w") as f:
         f.write("\n".join(lines))
     return path
+
+
+def results_table(run_dirs: Sequence[str]) -> str:
+    """A short markdown table of finished runs: final and best top-1, epochs, wall time."""
+    lines = ["| run | final top-1 (%) | best top-1 (%) | best at epoch | epochs | wall (s) |",
+             "|---|---|---|---|---|---|"]
+    for d in run_dirs:
+        s, _ = _load(d)
+        at = s.get("best_step")
+        at = f"{at / (s.get('steps_per_epoch') or 1):g}" if isinstance(at, int) else "n/a"
+        lines.append(f"| {s.get('name')} | {_fmt(s['final'].get('test/accuracy'), True)} "
+                     f"| {_fmt(s.get('best_test_accuracy'), True)} | {at} "
+                     f"| {s['epochs']:.2f} | {s['wall_seconds']:.0f} |")
+    return "\n".join(lines)

@@ -20,10 +20,13 @@ Per step the train step:
    optimizers, as in the COT reference implementation);
 4. updates the loss state: Center loss centres (their own rule), the NaC/POD
    epoch accumulator and, after the last step of an epoch, delta;
-5. guards: if the loss or any gradient is not finite, the whole update is
-   discarded (the state stays the last good one) and ``nonfinite`` counts it;
-   once ``nonfinite > 0`` no later update is applied. The loop checks the
-   counter, saves and raises.
+5. guards: if the loss, any gradient, or any leaf of the UPDATED state
+   (params, batch_stats, optimizer state, loss state) is not finite, the whole
+   update is discarded (the state stays the last finite one) and ``nonfinite``
+   counts it; once ``nonfinite > 0`` no later update is applied. The loop
+   checks the counter, saves the last finite state and raises. (A huge
+   learning rate can leave the loss and gradients finite and still overflow the
+   new parameters or BatchNorm statistics, so the new state is checked too.)
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def make_train_step(config: Any, *, steps_per_epoch: int, mean: Any, std: Any,
                                             params=params, loss_state=state.loss_state,
                                             step=state.step)
         if level is not None:
-            mfd = objective.mfd_term(collect_features(updates[COLLECTION]))
+            mfd = objective.mfd_term(collect_features(updates.get(COLLECTION, {})))
         else:
             mfd = jnp.zeros((), jnp.float32)
         total = cls + mfd_weight * mfd
@@ -160,7 +163,7 @@ def make_train_step(config: Any, *, steps_per_epoch: int, mean: Any, std: Any,
         if name in ("nac", "pod"):
             from mfdjax.losses.pod import nac_delta, nac_norm_stats
 
-            # delta(e, M) = alpha * e * M (pod-loss.txt eq. 17), e 1-based, M the
+            # delta(e, M) = alpha * e * M (POD paper eq. 17), e 1-based, M the
             # mean norm over the epoch that just ended (features x; the
             # reference variant: logits x P^T, and delta = 0.05 in epoch 1).
             variant = config.loss.delta_variant
@@ -183,6 +186,7 @@ def make_train_step(config: Any, *, steps_per_epoch: int, mean: Any, std: Any,
 
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                                   batch_stats=batch_stats, loss_state=loss_state)
+        finite = finite & _all_finite((params, opt_state, batch_stats, loss_state))
         ok = finite & (state.nonfinite == 0)
         new_state = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new_state, state)
         new_state = new_state.replace(
@@ -229,7 +233,8 @@ def make_eval_step(config: Any, *, mean: Any, std: Any, num_classes: int
 
 def make_correlation_fn(config: Any, *, mean: Any, std: Any, level: str = "stages"
                         ) -> Callable[[TrainState, jax.Array], jax.Array]:
-    """Per-map mean |correlation| (mfd-loss.txt Tables I/III) on a fixed batch.
+    """Per-map mean |correlation| (Zhu et al., "Multi-stage feature decorrelation constraints
+    for improving CNN classification performance", Tables I/III) on a fixed batch.
 
     Returns:
       ``fn(state, images_uint8) -> (S,)`` float32: for each map sown at ``level``
@@ -243,7 +248,7 @@ def make_correlation_fn(config: Any, *, mean: Any, std: Any, level: str = "stage
         x = _prepare(config, images, None, mean, std, train=False)
         _, updates = state.apply_fn(_variables(state.params, state.batch_stats), x,
                                     train=False, features=level, mutable=[COLLECTION])
-        maps = collect_features(updates[COLLECTION])
+        maps = collect_features(updates.get(COLLECTION, {}))
         return jnp.stack([mean_abs_correlation(m).astype(jnp.float32) for m in maps])
 
     return fn

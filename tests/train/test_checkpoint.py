@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mfdjax.train.checkpoint import Checkpointer
+from mfdjax.train.checkpoint import CheckpointError, Checkpointer
 from mfdjax.train.loop import NonFiniteLossError, train_and_evaluate
 from tests.train._tiny import tiny_config
 
@@ -78,7 +78,7 @@ def test_damaged_newest_checkpoint_falls_back(tmp_path):
     assert int(got.step) == 1
     np.testing.assert_array_equal(np.asarray(got.w), np.ones((4, 3)))
     _corrupt(os.path.join(str(tmp_path), "checkpoints", "1"))
-    with pytest.raises(RuntimeError, match="no readable checkpoint"):
+    with pytest.raises(CheckpointError, match="no readable checkpoint"):
         Checkpointer(str(tmp_path), keep=3, keep_best=False, async_save=False).restore(template)
 
 
