@@ -234,8 +234,9 @@ def test_second_trainer_is_refused_before_writing_and_a_killed_one_leaves_no_loc
 
 # ------------------------------------------------- faults 5 and 6: whole-run records
 def _tiny_cfg(**kw):
+    # seed 1: test accuracy 10.9 / 7.8 / 7.8 % at epochs 1 / 2 / 3 (best before a resume at 8).
     base = dict(dataset__train_subset=256, dataset__test_subset=64,
-                correlation__batch_size=32, num_epochs=3)
+                correlation__batch_size=32, num_epochs=3, seed=1)
     base.update(kw)
     return _tiny.tiny_config(**base)
 
