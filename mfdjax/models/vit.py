@@ -45,11 +45,23 @@ network order.
 
 The shared transformer pieces (:class:`Attention`, :class:`MlpBlock`,
 :class:`DropPath`) are also used by :mod:`mfdjax.models.swin`.
+
+Pre-trained weights (the POD paper fine-tunes ViT-B/16 from ImageNet-21k weights):
+``pretrained="path/to/ViT-B_16.npz"`` (config ``model.kwargs.pretrained``) names a file
+of the official ViT release's ``.npz`` layout (Dosovitskiy et al.'s JAX code:
+``embedding/kernel``, ``cls``, ``Transformer/posembed_input/pos_embedding``,
+``Transformer/encoderblock_<i>/{LayerNorm_0, MultiHeadDotProductAttention_1/{query,key,
+value,out}, LayerNorm_2, MlpBlock_3/{Dense_0, Dense_1}}``, ``Transformer/encoder_norm``).
+The trainer loads it into the backbone after initialisation (:func:`load_official_npz`);
+the classification head (``head``, ``pre_logits``) is NOT loaded: the new head starts
+from its own initialisation, as in the ViT paper's fine-tuning (section 3.2, "we remove
+the pre-trained prediction head"). mfdjax ships no weights: the user supplies the file.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import flax.linen as nn
@@ -62,7 +74,7 @@ from mfdjax.models.heads import Classifier, make_head
 from mfdjax.models.registry import register
 
 __all__ = ["Attention", "DropPath", "EncoderBlock", "MlpBlock", "VisionTransformer",
-           "check_image", "vit_b16", "vit_mini"]
+           "check_image", "load_official_npz", "vit_b16", "vit_mini"]
 
 # torchvision's initialisers (VisionTransformer.__init__, MLPBlock, nn.MultiheadAttention).
 _xavier = nn.initializers.xavier_uniform()
@@ -245,6 +257,14 @@ class VisionTransformer(nn.Module):
     drop_path_rate: float = 0.0
     num_stages: int = 4
     dtype: Any = jnp.float32
+    pretrained: str = ""
+
+    def load_pretrained(self, params: Any) -> Any:
+        """This backbone's ``params`` with the weights of the file ``pretrained`` (see
+        :func:`load_official_npz`); ``params`` unchanged when ``pretrained`` is empty."""
+        if not self.pretrained:
+            return params
+        return load_official_npz(params, self.pretrained, num_heads=self.num_heads)
 
     def _validate(self) -> None:
         if self.image_size % self.patch_size:
@@ -258,6 +278,12 @@ class VisionTransformer(nn.Module):
                              f"{self.depth}] (it splits the blocks into groups).")
         for name in ("dropout", "attention_dropout", "drop_path_rate"):
             _check_rate(getattr(self, name), name)
+        if self.pretrained:
+            if not isinstance(self.pretrained, str) or not os.path.isfile(self.pretrained):
+                raise ValueError(f"`pretrained` (model.kwargs.pretrained) must name an existing "
+                                 f".npz file of the official ViT layout, got "
+                                 f"{self.pretrained!r}; give the file's path, or '' to start "
+                                 "from a random initialisation.")
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool, features: str | None = None) -> jax.Array:
@@ -298,7 +324,117 @@ class VisionTransformer(nn.Module):
 
 
 _VIT_OPTIONS = ("patch_size", "hidden_dim", "depth", "num_heads", "mlp_dim", "dropout",
-                "attention_dropout", "drop_path_rate", "num_stages")
+                "attention_dropout", "drop_path_rate", "num_stages", "pretrained")
+
+
+def _resample_pos_embedding(pos: np.ndarray, tokens: int) -> np.ndarray:
+    """(1, 1 + g0*g0, D) -> (1, tokens, D): class token kept, the g0 x g0 grid resized
+    bilinearly to g x g (the ViT paper's "2D interpolation of the pre-trained position
+    embeddings", section 3.2)."""
+    n0, n = pos.shape[1] - 1, tokens - 1
+    g0, g = int(round(math.sqrt(n0))), int(round(math.sqrt(n)))
+    if g0 * g0 != n0 or g * g != n:
+        raise ValueError(f"cannot resample a position embedding of {n0} patches to {n}: both "
+                         "must be square grids.")
+    grid = jnp.asarray(pos[0, 1:].reshape(g0, g0, -1), jnp.float32)
+    grid = jax.image.resize(grid, (g, g, grid.shape[-1]), method="bilinear")
+    return np.concatenate([pos[:, :1], np.asarray(grid).reshape(1, n, -1)], axis=1)
+
+
+def load_official_npz(params: Any, path: str, *, num_heads: int) -> Any:
+    """Backbone params of :class:`VisionTransformer` filled from an official ViT ``.npz``.
+
+    Mapping (official -> mfdjax): ``embedding/{kernel,bias}`` -> ``conv_proj``; ``cls`` ->
+    ``class_token``; ``Transformer/posembed_input/pos_embedding`` -> ``pos_embedding``
+    (bilinearly resized when the patch grid differs); per block ``i``
+    ``Transformer/encoderblock_<i>/``: ``LayerNorm_0`` -> ``ln_1``, ``LayerNorm_2`` ->
+    ``ln_2``, ``MultiHeadDotProductAttention_1/{query,key,value}/kernel`` (D, H, d) ->
+    the columns ``[q | k | v]`` of ``attn/qkv/kernel`` (D, 3D) (biases (H, d) likewise),
+    ``.../out/kernel`` (H, d, D) -> ``attn/out/kernel`` (D, D), ``MlpBlock_3/Dense_0`` /
+    ``Dense_1`` -> ``mlp/fc1`` / ``mlp/fc2``; ``Transformer/encoder_norm`` -> ``ln``.
+    An RGB patch kernel loaded into a 1-channel model is summed over its colour axis.
+    ``head/*`` and ``pre_logits/*`` are ignored (a new head is trained).
+
+    Args:
+      params: the backbone's initialised params (the shapes to fill).
+      path: the ``.npz`` file.
+      num_heads: the model's head count (must match the file's).
+
+    Returns:
+      A new params dict (float32 leaves from the file).
+
+    Raises:
+      ValueError: a missing key, a shape that does not match, or a block-count mismatch,
+        naming the key and both shapes.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"pretrained file {path!r} does not exist.")
+    with np.load(path) as f:
+        w = {k: np.asarray(f[k], np.float32) for k in f.files}
+
+    def get(key: str) -> np.ndarray:
+        if key not in w:
+            raise ValueError(f"{path}: key {key!r} is missing; is this an official ViT .npz "
+                             f"(keys like 'embedding/kernel', 'Transformer/encoderblock_0/...')?")
+        return w[key]
+
+    def put(tree: dict, keys: tuple, value: np.ndarray, src: str) -> None:
+        node = tree
+        for k in keys[:-1]:
+            node = node[k]
+        want = tuple(node[keys[-1]].shape)
+        if tuple(value.shape) != want:
+            raise ValueError(f"{path}: {src} has shape {tuple(value.shape)}, the model's "
+                             f"{'/'.join(keys)} has {want}; build the model with the file's "
+                             "sizes (patch_size, hidden_dim, num_heads, mlp_dim).")
+        node[keys[-1]] = jnp.asarray(value)
+
+    def copy(tree):
+        return {k: copy(v) if hasattr(v, "items") else v for k, v in tree.items()}
+
+    out = copy(params)
+    blocks = sorted(k for k in out if k.startswith("encoder_layer_"))
+    file_blocks = {k.split("/")[1] for k in w if k.startswith("Transformer/encoderblock_")}
+    if len(file_blocks) != len(blocks):
+        raise ValueError(f"{path}: the file has {len(file_blocks)} encoder blocks, the model "
+                         f"{len(blocks)}; set depth={len(file_blocks)}.")
+    kernel = get("embedding/kernel")
+    want_c = out["conv_proj"]["kernel"].shape[2]
+    if kernel.shape[2] == 3 and want_c == 1:
+        kernel = kernel.sum(axis=2, keepdims=True)
+    put(out, ("conv_proj", "kernel"), kernel, "embedding/kernel")
+    put(out, ("conv_proj", "bias"), get("embedding/bias"), "embedding/bias")
+    put(out, ("class_token",), get("cls"), "cls")
+    pos = get("Transformer/posembed_input/pos_embedding")
+    if pos.shape[1] != out["pos_embedding"].shape[1]:
+        pos = _resample_pos_embedding(pos, out["pos_embedding"].shape[1])
+    put(out, ("pos_embedding",), pos, "Transformer/posembed_input/pos_embedding")
+    for i, name in enumerate(blocks):
+        b = f"Transformer/encoderblock_{i}/"
+        a = b + "MultiHeadDotProductAttention_1/"
+        q, k, v = (get(a + n + "/kernel") for n in ("query", "key", "value"))
+        if q.ndim != 3 or q.shape[1] != num_heads:
+            raise ValueError(f"{path}: {a}query/kernel has shape {q.shape}, expected "
+                             f"(D, num_heads={num_heads}, head_dim).")
+        d = q.shape[0]
+        put(out, (name, "attn", "qkv", "kernel"),
+            np.concatenate([x.reshape(d, -1) for x in (q, k, v)], axis=1), a + "query/key/value")
+        put(out, (name, "attn", "qkv", "bias"),
+            np.concatenate([get(a + n + "/bias").reshape(-1) for n in ("query", "key", "value")]),
+            a + "query/key/value biases")
+        o = get(a + "out/kernel")
+        put(out, (name, "attn", "out", "kernel"), o.reshape(-1, o.shape[-1]), a + "out/kernel")
+        put(out, (name, "attn", "out", "bias"), get(a + "out/bias"), a + "out/bias")
+        for ours, theirs in (("ln_1", "LayerNorm_0"), ("ln_2", "LayerNorm_2")):
+            for leaf in ("scale", "bias"):
+                put(out, (name, ours, leaf), get(b + f"{theirs}/{leaf}"), b + theirs)
+        for ours, theirs in (("fc1", "Dense_0"), ("fc2", "Dense_1")):
+            for leaf in ("kernel", "bias"):
+                put(out, (name, "mlp", ours, leaf), get(b + f"MlpBlock_3/{theirs}/{leaf}"),
+                    b + f"MlpBlock_3/{theirs}/{leaf}")
+    for leaf in ("scale", "bias"):
+        put(out, ("ln", leaf), get(f"Transformer/encoder_norm/{leaf}"), "Transformer/encoder_norm")
+    return out
 
 
 def build_classifier(backbone_cls: type, defaults: dict, valid: tuple[str, ...], *,

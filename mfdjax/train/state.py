@@ -92,6 +92,22 @@ def init_loss_state(config: Any, *, num_classes: int, feature_dim: int,
     return out
 
 
+def load_pretrained(model: Any, params: Any) -> Any:
+    """``params`` with the backbone's pre-trained weights, when its ``pretrained`` names a file.
+
+    A backbone with a non-empty ``pretrained`` field and a ``load_pretrained(params)``
+    method (:class:`mfdjax.models.vit.VisionTransformer`: the official ViT ``.npz``
+    layout) gets its sub-tree ``params["backbone"]`` replaced; anything else is returned
+    unchanged.
+    """
+    backbone = getattr(model, "backbone", None)
+    if not getattr(backbone, "pretrained", "") or not hasattr(backbone, "load_pretrained"):
+        return params
+    out = dict(params)
+    out["backbone"] = backbone.load_pretrained(params["backbone"])
+    return out
+
+
 def create_train_state(config: Any, model: Any, *, rng: jax.Array, input_shape: tuple,
                        num_classes: int, tx: optax.GradientTransformation) -> TrainState:
     """Initialises the model and the state (on the default device; replicate after).
@@ -114,7 +130,7 @@ def create_train_state(config: Any, model: Any, *, rng: jax.Array, input_shape: 
     variables = init(params_rng, dropout_rng)
     feature_dim = jax.eval_shape(
         lambda v: model.apply(v, dummy, train=False)[1]["pre_logits"], variables).shape[-1]
-    params = variables["params"]
+    params = load_pretrained(model, variables["params"])
     batch_stats = variables.get("batch_stats", {})
     loss_state = init_loss_state(config, num_classes=num_classes, feature_dim=feature_dim,
                                  tx=tx, params=params)
