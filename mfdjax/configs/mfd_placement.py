@@ -4,7 +4,10 @@
 #
 # Command:   mfdjax train --config mfd_placement:stages,0 dataset.data_dir=DIR
 #            mfdjax train --config mfd_placement:layers,0 ...   (second field: lg(lambda))
-# Hardware:  one modern GPU; "layers" costs more (49 Gram products per step).
+# Hardware:  the paper's: one GPU it does not name (PyTorch 1.0). Here: one GPU; "layers"
+#            costs more (49 Gram products per step).
+# Time:      ESTIMATE (not timed here): ~2-3 h per 100-epoch run, from the paper's Table VII
+#            (69 s softmax / 105 s +MFD per ResNet50 CIFAR epoch); "layers" more.
 # Paper:     ResNet50 CIFAR-100, Table II: softmax 76.42; lg(lambda) = -2: 76.91, -1: 78.27,
 #            0: 79.18, 1: 76.86, 2: 72.20 (stages placement). The layers placement has no
 #            published number (it is what the reference code runs).
