@@ -99,6 +99,10 @@ class Row:
     smoke_overrides: tuple[str, ...] = ()
     lower_is_better: bool = False
     extra_metrics: tuple[str, ...] = ()
+    # Data roots the row's ``analysis`` reads (e.g. a verification set): named in
+    # --data-dir like ``data``; the analysis is then called as
+    # ``f(run_dir, smoke, {name: path})`` with the roots given.
+    analysis_data: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,7 +317,8 @@ def parse_args(exp: Experiment, argv=None) -> argparse.Namespace:
         if not sep or not name or not path:
             p.error(f"--data-dir takes NAME=PATH, got {item!r}")
         roots[name] = path
-    needed = {r.data for r in exp.rows if r.data}
+    needed = {r.data for r in exp.rows if r.data} | {
+        n for r in exp.rows for n in r.analysis_data}
     bad = sorted(set(roots) - needed)
     if bad and not args.smoke:
         p.error(f"--data-dir names {bad} are not read by this table; it reads "
@@ -363,6 +368,7 @@ def list_rows(exp: Experiment, args) -> None:
         paper = "n/a" if r.paper is None else f"{r.paper:g}"
         where = " | ".join(x for x in (r.table, r.row, r.column) if x)
         data = f" --data-dir {r.data}=PATH" if r.data else ""
+        data += "".join(f" --data-dir {n}=PATH" for n in r.analysis_data)
         print(f"{r.label}\n    {where}; {r.metric}; paper: {paper}\n"
               f"    python experiments/{exp.script} --only {r.label}{data}\n"
               f"    = mfdjax train --config {_quote(r.spec)} "
@@ -453,7 +459,11 @@ class Runner:
         if os.path.exists(path):
             with open(path) as f:
                 return json.load(f)
-        out = row.analysis(run_dir, self.args.smoke)
+        if row.analysis_data:
+            out = row.analysis(run_dir, self.args.smoke, {
+                n: self.args.roots[n] for n in row.analysis_data if n in self.args.roots})
+        else:
+            out = row.analysis(run_dir, self.args.smoke)
         with open(path, "w") as f:
             json.dump(out, f, indent=2, default=_jsonable)
         return out
