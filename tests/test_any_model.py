@@ -8,7 +8,7 @@ Three uses a library user has (the README's examples are these):
 * a plain function returning a dict of arrays, picked by name.
 
 Each loss is jitted with the batch sharded over 8 simulated devices (conftest.py)
-and compared with the same loss written out by hand on one device: the maps taken
+and compared with the same loss written out by hand on one device (also jitted): the maps taken
 straight from the layers, with no collect_features. Gradients are compared too, so
 a map that is missing, extra or detached from the parameters fails the test.
 """
@@ -54,7 +54,7 @@ def _check(loss_fn, reference_fn, params, batch, sharding):
     sharded = (jax.device_put(images, sharding), jax.device_put(labels, sharding))
     assert len(sharded[0].sharding.device_set) == 8
     value, grads = jax.jit(jax.value_and_grad(loss_fn))(params, *sharded)
-    ref_value, ref_grads = jax.value_and_grad(reference_fn)(params, images, labels)
+    ref_value, ref_grads = jax.jit(jax.value_and_grad(reference_fn))(params, images, labels)
     np.testing.assert_allclose(value, ref_value, rtol=1e-5, atol=1e-6)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                  grads, ref_grads)
