@@ -143,7 +143,7 @@ def test_wheel_installs_and_runs_outside_the_repository(dist, tmp_path):
     assert _run([mfdjax_cmd, "--version"], cwd=work, env=env).strip() == \
         f"mfdjax {_pyproject()['version']}"
     info = _run([mfdjax_cmd, "info", "--config", "default"], cwd=work, env=env)
-    assert "parameters:" in info and "resnet_cifar_small" in info
+    assert "parameters:" in info and "config default" in info
     code = (
         "import jax.numpy as jnp, mfdjax\n"
         "from mfdjax.losses import mfd_loss, pod_loss, w_softmax_loss\n"
