@@ -16,7 +16,8 @@ Each step holds two items: ``state`` (``StandardSave``) and ``checksums``
 array, computed from the in-memory state before the write. A restore
 recomputes them from what it read back; any difference (a flipped bit that
 the storage layer did not notice), a missing checksum, or a non-finite value
-makes the step *damaged*.
+makes the step *damaged*. A step written before checksums existed (one
+``default`` item) is still restored, unverified, with a warning.
 
 Saving refuses a state with a NaN/inf leaf (:class:`NonFiniteState`): no
 checkpoint ever holds one. Restore walks the steps newest first and skips a
@@ -230,15 +231,24 @@ class Checkpointer:
             if skip and step in skip:
                 log.warning("checkpoint step %d: %s; skipping it", step, skip[step])
                 continue
+            step_dir = os.path.join(str(manager.directory), str(step))
             try:
-                got = manager.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract),
-                    checksums=ocp.args.JsonRestore()))
-                problem = self._verify(got.state, got.checksums)
+                if self._legacy(step_dir):
+                    restored = self._restore_legacy(str(manager.directory), step, abstract)
+                    problem = self._verify(restored, None, legacy=True)
+                    if problem is None:
+                        log.warning("checkpoint step %d in %s predates per-array checksums; "
+                                    "restored it unverified", step, manager.directory)
+                else:
+                    got = manager.restore(step, args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(abstract),
+                        checksums=ocp.args.JsonRestore()))
+                    restored = got.state
+                    problem = self._verify(got.state, got.checksums)
             except Exception as e:  # noqa: BLE001 -- any damage means: try the previous one
                 problem = _first_line(e)
             if problem is None:
-                return got.state
+                return restored
             log.warning("checkpoint step %d in %s is damaged (%s); skipping it", step,
                         manager.directory, problem)
             errors.append(f"step {step}: {problem}")
@@ -249,9 +259,23 @@ class Checkpointer:
             "run directory aside (or delete it) to start the run over.")
 
     @staticmethod
-    def _verify(state: Any, expected: Any) -> str | None:
-        if not isinstance(expected, dict) or not expected:
+    def _legacy(step_dir: str) -> bool:
+        """A step written before the checksums (one ``default`` item, no ``state``)."""
+        return (os.path.isdir(os.path.join(step_dir, "default"))
+                and not os.path.exists(os.path.join(step_dir, "state")))
+
+    @staticmethod
+    def _restore_legacy(directory: str, step: int, abstract: Any) -> Any:
+        with ocp.CheckpointManager(directory,
+                                   item_handlers=ocp.StandardCheckpointHandler()) as old:
+            return old.restore(step, args=ocp.args.StandardRestore(abstract))
+
+    @staticmethod
+    def _verify(state: Any, expected: Any, *, legacy: bool = False) -> str | None:
+        if not legacy and (not isinstance(expected, dict) or not expected):
             return "no checksums stored with the step"
+        if legacy:
+            expected = checksums(state)
         got = checksums(state)
         for name in sorted(set(got) | set(expected)):
             if got.get(name) != expected.get(name):

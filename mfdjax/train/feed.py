@@ -11,7 +11,7 @@ One job: produce this process's share of every batch as NumPy arrays. Two modes
   as ``batch_indices``, resumable at a step), with optional host transforms
   (``dataset.train_transform="random_resized_crop"``, ``dataset.eval_transform=
   "resize_center_crop"``, both at ``dataset.image_size``), the ImageNet recipe of
-  pod-loss.txt section 4.
+  the POD paper, section 4.
 
 Both give identical batches for the same source (tested), so a run's result
 does not depend on the mode.

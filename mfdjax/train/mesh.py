@@ -11,7 +11,7 @@ without any ``axis_name`` plumbing.
 The mesh is built as ``Mesh(devices, ("data",))`` whose axis type is Auto: the
 ``jax.make_mesh`` default (Explicit axes) raises ShardingTypeError on the
 contraction over the sharded batch axis that the correlation performs
-(see /work/shared/notes/jax-stack.md).
+(seen with jax 0.10).
 
 Multi-host: :func:`initialize_distributed` calls
 :func:`jax.distributed.initialize` (before any other JAX call) when a

@@ -62,7 +62,8 @@ class MetricWriter:
         self._file.flush()
         if self._tb is not None:
             for k, v in row.items():
-                if k not in ("step", "window_steps") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                if (k not in ("step", "window_steps") and isinstance(v, (int, float))
+                        and not isinstance(v, bool)):
                     self._tb.add_scalar(k, v, int(step))
             self._tb.flush()
 

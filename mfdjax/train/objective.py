@@ -1,7 +1,7 @@
 """Loss composition: the classification loss of the config plus lambda * MFD.
 
 One job: given the model outputs of a training forward pass, return the scalar
-training objective. The full objective (mfd-loss.txt eq. 7) is
+training objective. The full objective (the MFD paper, eq. 7) is
 
 .. math::
 
@@ -9,7 +9,7 @@ training objective. The full objective (mfd-loss.txt eq. 7) is
        \\sum_{s \\in \\text{maps}} L_{MFD}(A_s)
 
 with ``maps`` the feature maps sown at ``config.mfd.features`` ("stages": the
-five-stage split of mfd-loss.txt section III; "layers": the 49 places of the
+five-stage split of the MFD paper, section III; "layers": the 49 places of the
 authors' reference code; "blocks" in between), ``lambda = config.mfd.weight``.
 
 ``L_cls`` by ``config.loss.name`` (and the head each needs):
@@ -17,24 +17,32 @@ authors' reference code; "blocks" in between), ``lambda = config.mfd.weight``.
 =================  ========  ====================================================
 name               head      L_cls (mean over the batch unless noted)
 =================  ========  ====================================================
-softmax            linear    softmax cross entropy (mfd-loss.txt eq. 1)
+softmax            linear    softmax cross entropy (the MFD paper, eq. 1)
 center             linear    CE + w_c * 1/2 ||x - c_y||^2 (Wen et al. 2016)
 cot                linear    CE step, then a complement-entropy step (step.py)
 am_softmax         cosine    s (cos theta_y - m) margin CE, m = 0.35
 arcface            cosine    s cos(theta_y + m), m = 0.5
 combined_margin    cosine    s (cos(m1 theta_y + m2) - m3), (0.9, 0.4, 0.15)
-w_softmax          cosine    W-Softmax (w-softmax.txt section 4); alpha = 0 for
+w_softmax          cosine    W-Softmax (the W-Softmax paper, section 4); alpha = 0 for
                              the first ``loss.switch_steps`` steps (plain softmax
                              on normalised, bias-free weights), then ``alpha``
 l_softmax          linear    L-Softmax (Liu et al. 2016) on the FC kernel
                              (use ``head_kwargs.use_bias=False``)
-cosine             pod       (1 - cos(x, p_y))^2 (pod-loss.txt eq. 9)
+cosine             pod       (1 - cos(x, p_y))^2 (the POD paper, eq. 9)
 nac                pod       (1 - x.p_y / (||x|| + delta))^2 (eqs. 16-17)
 pod                pod       NaC + lam * SC (eq. 20), scalar
 pedcc              pod       AM-Softmax on PEDCC + lam * MSE^(1/n) (eqs. 2-4)
 =================  ========  ====================================================
 
 ``config.loss.kwargs`` is forwarded to the loss function (its keyword names).
+
+References:
+  the MFD paper: Qiuyu Zhu et al., "Multi-stage feature decorrelation constraints
+  for improving CNN classification performance". The POD paper: Qiuyu Zhu and
+  Xuewen Zu, "A Softmax-free Loss Function Based on Predefined
+  Optimal-distribution of Latent Features for Deep Learning Classifier". The
+  W-Softmax paper: Xiaobin Li and Weiqiang Wang, "Learning Discriminative
+  Features Via Weights-biased Softmax Loss".
 """
 
 from __future__ import annotations
@@ -140,7 +148,7 @@ def classification_loss(config: Any, *, logits: jax.Array, out: dict, labels: ja
 
 
 def mfd_term(maps: list) -> jax.Array:
-    """``sum_s L_MFD(A_s)`` over the sown maps (mfd-loss.txt eqs. 5-7), float32 scalar."""
+    """``sum_s L_MFD(A_s)`` over the sown maps (the MFD paper, eqs. 5-7), float32 scalar."""
     from mfdjax.losses.mfd import mfd_loss
 
     if not maps:

@@ -5,7 +5,7 @@ Every schedule is expressed in optimizer STEPS (the unit optax counts), from
 the epoch-based numbers of the papers and ``steps_per_epoch``.
 
 * ``name="sgd"``: SGD with momentum and COUPLED weight decay, PyTorch's form
-  (mfd-loss.txt / pod-loss.txt training recipe, formulas.md section 5): the
+  (the training recipe of the MFD and POD papers): the
   decay term is added to the gradient before the momentum buffer,
 
   .. math::
@@ -17,7 +17,7 @@ the epoch-based numbers of the papers and ``steps_per_epoch``.
   i.e. ``optax.chain(optax.add_decayed_weights(wd), optax.sgd(lr, momentum))``.
   PyTorch decays every parameter (BN scales and biases included); so do we
   unless ``weight_decay_exclude_1d=True``.
-* ``name="adamw"``: decoupled weight decay (Swin-B recipe, pod-loss.txt section 4).
+* ``name="adamw"``: decoupled weight decay (Swin-B recipe, the POD paper, section 4).
 
 Schedules (``optimizer.schedule``):
 
@@ -26,7 +26,7 @@ Schedules (``optimizer.schedule``):
 * ``"cosine"``: linear warm-up over ``warmup_epochs`` from 0 to ``lr``, then
   cosine decay to 0 at the end of training (ViT/Swin);
 * ``"exponential"``: ``lr * decay_factor ** floor(step / decay_every_steps)``
-  (W-Softmax: 0.01, x0.9 every 6000 steps, w-softmax.txt section 5);
+  (W-Softmax: 0.01, x0.9 every 6000 steps, the W-Softmax paper, section 5);
 * ``"constant"``.
 
 ``warmup_epochs > 0`` with ``"piecewise"`` prepends a linear warm-up as well.

@@ -9,7 +9,7 @@ opt_state, step, and the static apply_fn / tx) with
   ``fold_in(rng, step)``, a pure function of the step number, so a resumed run
   draws exactly the keys an uninterrupted one would;
 * ``loss_state``: the state of the stateful losses, a dict that may hold
-  ``"delta"`` (NaC/POD delta, pod-loss.txt eq. 17), ``"norm_sum"`` /
+  ``"delta"`` (NaC/POD delta, the POD paper, eq. 17), ``"norm_sum"`` /
   ``"norm_count"`` (the running mean-norm accumulator of the current epoch),
   ``"centers"`` (Center loss, (K, D)), ``"cot_opt_state"`` (COT's complement
   step optimizer);

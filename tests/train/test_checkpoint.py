@@ -109,13 +109,15 @@ def test_sigterm_finishes_the_step_saves_and_exits(tmp_path):
 
 
 @pytest.mark.slow
-def test_nonfinite_loss_stops_with_error_after_saving(tmp_path):
+def test_nonfinite_loss_stops_with_error_and_saves_nothing_nonfinite(tmp_path):
+    import json
+
     config = tiny_config(optimizer__learning_rate=1e30, optimizer__weight_decay=0.0,
                          log_every_steps=1, correlation__enabled=False)
     with pytest.raises(NonFiniteLossError, match="NaN/inf"):
         train_and_evaluate(config, str(tmp_path))
-    ck = Checkpointer(str(tmp_path), keep=2, keep_best=False, async_save=False)
-    steps = ck.all_steps()
-    assert steps, "the last good state was not saved"
-    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
-    assert any("nonfinite_loss" in line for line in lines)
+    # The first step already blows up: no checkpoint at all (a rerun starts from step 0).
+    assert Checkpointer(str(tmp_path), keep=2, keep_best=False, async_save=False
+                        ).all_steps() == []
+    segments = json.loads((tmp_path / "run.json").read_text())["segments"]
+    assert segments[-1]["status"] == "nonfinite"

@@ -23,8 +23,11 @@ def test_train_default_tiny_writes_reports(tmp_path, capsys, compile_cache):
     assert rc == 0
     out = capsys.readouterr().out
     assert "comparison report:" in out
+    assert "| run | final top-1 (%) | best top-1 (%) |" in out   # the results table
     report = (workdir / "report.md").read_text()
     assert "softmax_mfd" in report and "| softmax |" in report
+    assert "| run | stage0 | stage1 |" in report                 # maps by name
+    assert "Multi-stage feature decorrelation constraints" in report and ".txt" not in report
     assert (workdir / "comparison_curves.png").stat().st_size > 1000
     assert (workdir / "comparison_correlations.png").stat().st_size > 1000
     for name, weight in (("softmax", 0.0), ("softmax_mfd", 1.0)):
@@ -48,6 +51,10 @@ def test_train_default_tiny_writes_reports(tmp_path, capsys, compile_cache):
     assert res["test/accuracy"] == pytest.approx(
         json.loads((workdir / "softmax_mfd" / "summary.json").read_text())["final"]
         ["test/accuracy"])
+    # A comparison directory: every sub-run, by name.
+    assert cli.main(["eval", "--workdir", str(workdir)]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert set(both) == {"softmax", "softmax_mfd"} and both["softmax_mfd"]["step"] == 4
     assert cli.main(["correlations", "--workdir", run, "--batch-size", "64"]) == 0
     out = capsys.readouterr().out
     assert "mean |correlation|" in out and out.count("|") > 6

@@ -481,3 +481,25 @@ def test_help_lists_the_config_names(capsys):
         cli.main(["train", "--help"])
     out = capsys.readouterr().out
     assert "mfd_cifar" in out and "pod_losses" in out
+
+
+def test_a_checkpoint_from_before_the_checksums_still_restores(tmp_path, caplog):
+    """Run directories written by the previous layout (one ``default`` item) resume."""
+    from flax import struct
+
+    @struct.dataclass
+    class S:
+        step: jax.Array
+        w: jax.Array
+
+    old = ocp.CheckpointManager(str(tmp_path / "checkpoints"),
+                                options=ocp.CheckpointManagerOptions(create=True),
+                                item_handlers=ocp.StandardCheckpointHandler())
+    old.save(3, args=ocp.args.StandardSave(S(step=jnp.asarray(3), w=jnp.full((4,), 3.0))))
+    old.wait_until_finished()
+    old.close()
+    with caplog.at_level(logging.WARNING, logger="mfdjax.train.checkpoint"):
+        got = Checkpointer(str(tmp_path), keep=2, keep_best=False, async_save=False).restore(
+            S(step=jnp.asarray(0), w=jnp.zeros((4,))))
+    assert int(got.step) == 3 and float(got.w[0]) == 3.0
+    assert any("unverified" in r.getMessage() for r in caplog.records)
