@@ -101,7 +101,10 @@ def pedcc(num_classes: int, dim: int, *, seed: int = 0) -> np.ndarray:
 
     The authors instead iterate a physical charge-repulsion model
     (PEDCC-Loss ``utils/PEDCC.py``), which only approaches the simplex; the
-    POD reference code loads the result from a pickle.
+    POD reference code loads the result from a pickle. When k > n + 1 no
+    simplex exists and this function returns that physical model's points
+    (:func:`mfdjax.losses.pedcc_physical.pedcc_physical`, deterministic from
+    ``seed``): e.g. ``pedcc(5, 2)`` is a regular pentagon.
 
     Args:
       num_classes: k >= 2, the number of classes.
@@ -113,7 +116,7 @@ def pedcc(num_classes: int, dim: int, *, seed: int = 0) -> np.ndarray:
       float64 NumPy array of shape (k, n), one unit row per class.
 
     Raises:
-      ValueError: if k < 2, k > n + 1, or an argument is not an int.
+      ValueError: if k < 2, n < 1, k > 2 with n = 1, or an argument is not an int.
 
     References:
       pod-loss.txt section 2.1 (theorem of [19]) and section 3.2.
@@ -129,12 +132,10 @@ def pedcc(num_classes: int, dim: int, *, seed: int = 0) -> np.ndarray:
         raise ValueError(f"`num_classes` must be >= 2, got {k}.")
     if n < 1:
         raise ValueError(f"`dim` must be >= 1, got {n}.")
-    if k > n + 1:
-        raise ValueError(
-            f"PEDCC needs num_classes <= dim + 1 (a regular simplex of k points spans "
-            f"k - 1 dimensions), got num_classes={k}, dim={n}; use dim >= {k - 1} "
-            f"(the paper recommends 2k <= dim <= 40k)."
-        )
+    if k > n + 1:  # no regular simplex: the physical model (charges on the sphere)
+        from mfdjax.losses.pedcc_physical import pedcc_physical
+
+        return np.array(pedcc_physical(k, n, seed=seed))
     # Regular simplex centred at the origin, in coordinates of 1^perp (k x (k-1)).
     centred = np.eye(k) - 1.0 / k
     basis, _ = np.linalg.qr(centred[:, : k - 1])  # orthonormal basis of 1^perp

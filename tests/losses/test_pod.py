@@ -123,7 +123,7 @@ def test_pedcc_seed_reproducible_and_distinct():
 
 
 @pytest.mark.parametrize("args,match", [
-    ((11, 9), "num_classes <= dim \\+ 1"),
+    ((3, 1), "`dim` must be >= 2"),  # k > n + 1 uses the physical model, which needs n >= 2
     ((1, 5), ">= 2"),
     ((0, 5), ">= 2"),
     ((3.0, 5), "must be an int"),
