@@ -83,6 +83,9 @@ class Row:
         the finished run (cached in ``run_dir/analysis.json``).
       smoke_overrides: extra overrides only for --smoke.
       lower_is_better: the metric's direction (for comparisons).
+      runs_of: label of another row whose runs this row reads (with its own
+        ``metric`` and ``paper``) instead of training: e.g. the per-stage correlation
+        cells of a table drawn from the runs of an accuracy cell. It trains nothing.
     """
 
     label: str
@@ -103,6 +106,7 @@ class Row:
     # --data-dir like ``data``; the analysis is then called as
     # ``f(run_dir, smoke, {name: path})`` with the roots given.
     analysis_data: tuple[str, ...] = ()
+    runs_of: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,12 +141,19 @@ class Experiment:
     default_workdir: str = ""
     notes: str = ""
     needs: str = ""           # what data the full-scale rows need, for --list
+    # Extra results.md sections: f(results dict) -> markdown (e.g. a ratio beside the paper's).
+    sections: Sequence[Callable[[dict], str]] = ()
 
     def __post_init__(self):
         labels = [r.label for r in self.rows]
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
             raise ValueError(f"{self.script}: duplicate row labels {dup}.")
+        trained = {r.label for r in self.rows if not r.runs_of}
+        for r in self.rows:
+            if r.runs_of and r.runs_of not in trained:
+                raise ValueError(f"{self.script}: row {r.label!r} reads the runs of "
+                                 f"{r.runs_of!r}, which is not a training row of this script.")
         for c in self.comparisons:
             for lab in (c.a, c.b):
                 if lab not in labels:
@@ -369,6 +380,10 @@ def list_rows(exp: Experiment, args) -> None:
         where = " | ".join(x for x in (r.table, r.row, r.column) if x)
         data = f" --data-dir {r.data}=PATH" if r.data else ""
         data += "".join(f" --data-dir {n}=PATH" for n in r.analysis_data)
+        if r.runs_of:
+            print(f"{r.label}\n    {where}; {r.metric}; paper: {paper}\n"
+                  f"    read from the runs of {r.runs_of} (no training of its own)")
+            continue
         print(f"{r.label}\n    {where}; {r.metric}; paper: {paper}\n"
               f"    python experiments/{exp.script} --only {r.label}{data}\n"
               f"    = mfdjax train --config {_quote(r.spec)} "
@@ -380,8 +395,13 @@ class Runner:
         self.exp, self.args = exp, args
         self.workdir = os.path.abspath(args.workdir)
         self.rows = [r for r in exp.rows if not args.only or r.label in args.only]
+        # A row that reads another row's runs brings that row along.
+        sources = {r.runs_of for r in self.rows if r.runs_of}
+        self.rows = [r for r in exp.rows if r in self.rows or r.label in sources]
+        self._source = {r.label: (r.runs_of or r.label) for r in exp.rows}
         self.seeds = list(range(args.seeds))
         self.records: dict[tuple[str, int], dict] = {}
+        self._smoke_trained: dict[str, dict] = {}
         self.meta = {}
         self.command = " ".join(["python", f"experiments/{exp.script}"]
                                 + [_quote(a) for a in (sys.argv[1:])])
@@ -472,6 +492,7 @@ class Runner:
 
     def metric_values(self, label: str, metric: str) -> list[float]:
         vals = []
+        label = self._source.get(label, label)
         for seed in self.seeds:
             rec = self.records.get((label, seed))
             if rec and rec.get("status") == "done":
@@ -486,8 +507,9 @@ class Runner:
         for r in self.rows:
             vals = self.metric_values(r.label, r.metric)
             m, s = mean_std(vals)
-            runs = [self.records[(r.label, sd)] for sd in self.seeds
-                    if (r.label, sd) in self.records]
+            src = self._source[r.label]
+            runs = [self.records[(src, sd)] for sd in self.seeds
+                    if (src, sd) in self.records]
             extra = {}
             for k in r.extra_metrics:
                 em, es = mean_std(self.metric_values(r.label, k))
@@ -498,7 +520,7 @@ class Runner:
                 "seeds": [rec["seed"] for rec in runs if rec.get("status") == "done"],
                 "values": vals, "mean": m, "std": s, "n": len(vals),
                 "diff_paper": (m - r.paper) if (r.paper is not None and vals) else None,
-                "extra": extra,
+                "extra": extra, "runs_of": r.runs_of,
                 "failed": [rec["seed"] for rec in runs if rec.get("status") == "failed"],
                 "runs": runs})
         comps = []
@@ -516,13 +538,22 @@ class Runner:
                           "mean_a": mean_std(va)[0], "mean_b": mean_std(vb)[0],
                           "diff_mean": diff, "p_value": p, "test": "Welch t-test, two-sided",
                           "verdict": verdict})
-        return {"title": self.exp.title, "script": self.exp.script,
-                "commit": self.meta.get("commit"), "machine": self.meta.get("machine"),
-                "command": self.command, "smoke": bool(self.args.smoke),
-                "seeds": self.seeds, "overrides": list(self.args.overrides),
-                "data_dirs": self.args.roots, "updated": _now(), "notes": self.exp.notes,
-                "rows": rows_out, "comparisons": comps,
-                "figures": self.meta.get("figures", [])}
+        res = {"title": self.exp.title, "script": self.exp.script,
+               "commit": self.meta.get("commit"), "machine": self.meta.get("machine"),
+               "command": self.command, "smoke": bool(self.args.smoke),
+               "seeds": self.seeds, "overrides": list(self.args.overrides),
+               "data_dirs": self.args.roots, "updated": _now(), "notes": self.exp.notes,
+               "rows": rows_out, "comparisons": comps,
+               "figures": self.meta.get("figures", [])}
+        sections = []
+        for f in self.exp.sections:
+            try:
+                sections.append(f(res))
+            except Exception as e:  # noqa: BLE001 -- a section never kills the results
+                sections.append(f"(section {getattr(f, '__name__', f)} failed: "
+                                f"{type(e).__name__}: {e})")
+        res["sections"] = [t for t in sections if t]
+        return res
 
     def write(self, *, figures: bool = False) -> dict:
         import jax
@@ -571,6 +602,8 @@ class Runner:
         # Seeds outer, rows inner: a partial study has balanced arms.
         for seed in self.seeds:
             for row in self.rows:
+                if row.runs_of:
+                    continue
                 prev = self._done(row, seed)
                 if prev is not None:
                     self.records[(row.label, seed)] = prev
@@ -699,8 +732,10 @@ def render_markdown(res: dict) -> str:
             lines += [f"- {c['claim']}: **{c['verdict']}** (diff {_fmt(c['diff_mean'], 3)}, "
                       f"p = {_fmt(c['p_value'], 4)})" for c in claims]
             lines.append("")
-    failed = [(r["label"], run) for r in res["rows"] for run in r["runs"]
-              if run.get("status") == "failed"]
+    for text in res.get("sections", []):
+        lines += [text.rstrip(), ""]
+    failed = [(r["label"], run) for r in res["rows"] if not r.get("runs_of")
+              for run in r["runs"] if run.get("status") == "failed"]
     if failed:
         lines += ["## Failed runs", ""]
         lines += [f"- {label} seed {run['seed']}: {run.get('error')}" for label, run in failed]
@@ -716,6 +751,8 @@ def render_markdown(res: dict) -> str:
                 lines += [f"- {fig['name']}: {fig.get('status')} {fig.get('error', '')}", ""]
     lines += ["## Runs", "", "Each run's command reproduces it (same seed, same machine kind):", ""]
     for r in res["rows"]:
+        if r.get("runs_of"):
+            continue
         for run in r["runs"]:
             if "command" in run:
                 lines.append(f"- {r['label']} seed {run['seed']}: `{run['command']}`")

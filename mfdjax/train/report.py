@@ -134,10 +134,15 @@ def write_run_report(workdir: str) -> str:
         f"| final test top-1 (%) | {_fmt(final.get('test/accuracy'), True)} |",
         f"| best test top-1 (%) | {_fmt(summary.get('best_test_accuracy'), True)} |",
     ]
+    if isinstance(summary.get("best_step"), int):
+        lines.append(f"| best at epoch | "
+                     f"{summary['best_step'] / (summary.get('steps_per_epoch') or 1):g} |")
     if "test/top5" in final:
         lines.append(f"| final test top-5 (%) | {_fmt(final['test/top5'], True)} |")
     lines += [
-        f"| wall time (s) | {summary['wall_seconds']:.1f} |",
+        f"| wall time (s) | {summary['wall_seconds']:.1f}"
+        + (f" ({summary['segments']} segments: resumed {summary['segments'] - 1}x)"
+           if summary.get("segments", 1) > 1 else "") + " |",
         f"| train images/s (last window) | {_fmt(summary.get('train_images_per_sec_last'))} |",
         f"| devices / processes | {summary['devices']} / {summary['processes']} |",
         f"| status | {summary['status']} |",

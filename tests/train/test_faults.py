@@ -503,3 +503,17 @@ def test_a_checkpoint_from_before_the_checksums_still_restores(tmp_path, caplog)
             S(step=jnp.asarray(0), w=jnp.zeros((4,))))
     assert int(got.step) == 3 and float(got.w[0]) == 3.0
     assert any("unverified" in r.getMessage() for r in caplog.records)
+
+
+def test_unwritable_workdir_is_an_io_failure_with_one_line(tmp_path, capsys, monkeypatch):
+    """A read-only parent (simulated: the tests may run as root, which ignores modes)."""
+    from mfdjax.train import rundir
+
+    def denied(path, *a, **k):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(rundir.os, "makedirs", denied)
+    workdir = tmp_path / "ro" / "run"
+    assert cli.main(["train", "--config", TINY, "--workdir", str(workdir), *SMALL]) == 4
+    err = capsys.readouterr().err.strip()
+    assert "Permission denied" in err and len(err.splitlines()) == 1
