@@ -4,7 +4,7 @@
 
     mfdjax train --config default [--workdir runs/default] [key=value ...]
     mfdjax compare --configs a,b[,c] --workdir DIR [key=value ...]
-    mfdjax eval --workdir DIR [--best]
+    mfdjax eval --workdir DIR [--best] [--classifier head|gda]
     mfdjax correlations --workdir DIR [--features stages] [--batch-size 500] [--best]
     mfdjax info [--config NAME] [key=value ...]
     mfdjax report --workdir DIR
@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
                        "a comparison directory)")
     e.add_argument("--workdir", required=True)
     e.add_argument("--best", action="store_true", help="use the best checkpoint")
+    e.add_argument("--classifier", default="head", choices=("head", "gda"),
+                   help="gda: also fit Gaussian discriminant analysis on the training "
+                        "features and report its test accuracy (the POD paper, Table IX)")
 
     r = sub.add_parser("correlations",
                        help="per-map mean |correlation| of a checkpoint (Tables I/III)")
@@ -244,6 +247,10 @@ def _eval_one(workdir: str, args) -> dict:
     res = evaluate(run["state"], run["eval_step"], run["feed"], run["mesh"],
                    int(run["config"].eval_batch_size))
     res["step"] = int(run["step"])
+    if getattr(args, "classifier", "head") == "gda":
+        from mfdjax.train.analysis import gda_evaluate
+
+        res.update(gda_evaluate(run))
     return res
 
 
