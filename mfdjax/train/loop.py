@@ -56,7 +56,8 @@ from mfdjax.train.checkpoint import Checkpointer
 from mfdjax.train.feed import Feed
 from mfdjax.train.metrics import MetricWriter, read_jsonl, to_python
 from mfdjax.train.optim import make_optimizer
-from mfdjax.train.rundir import RunDir, atomic_write, check_continuation, config_to_dict
+from mfdjax.train.rundir import (RunDir, RunMismatch, atomic_write, check_continuation,
+                                 config_to_dict)
 from mfdjax.train.state import create_train_state, make_key, param_count
 from mfdjax.train.step import make_correlation_fn, make_eval_step, make_train_step
 
@@ -404,9 +405,11 @@ def _train_locked(config: Any, workdir: str, env: dict, rundir: RunDir | None,
     requested = config_to_dict(config)
 
     # ---- may this config continue what the directory holds? (nothing written yet)
+    # Process 0 decides from the records; the other processes follow its verdict.
     segments = rundir.segments() if is_main else []
     changes: list = []
     recovered = False
+    verdict, refusal, summary_old = 0, None, None     # 0 train, 1 nothing to do, 2 refused
     if is_main:
         recorded = rundir.read_json("config.json")
         ck_step = rundir.checkpoint_step()
@@ -419,14 +422,28 @@ def _train_locked(config: Any, workdir: str, env: dict, rundir: RunDir | None,
             finished = (summary_old is not None
                         and (last_status in (None, "completed"))
                         and summary_old.get("steps") == run_step)
-            decision = check_continuation(recorded, requested, last_status=last_status,
-                                          checkpoint_step=run_step, total_steps=total_steps,
-                                          finished=finished, workdir=workdir)
-            if decision.nothing_to_do:
-                _say(f"{workdir}: the run is already finished at step {run_step}; "
-                     "nothing to train (its records are unchanged).")
-                return (summary_old, None) if return_state else summary_old
-            changes, recovered = decision.changes, decision.recovered
+            try:
+                decision = check_continuation(recorded, requested, last_status=last_status,
+                                              checkpoint_step=run_step,
+                                              total_steps=total_steps, finished=finished,
+                                              workdir=workdir)
+            except RunMismatch as e:
+                verdict, refusal = 2, e
+            else:
+                changes, recovered = decision.changes, decision.recovered
+                if decision.nothing_to_do:
+                    verdict = 1
+                    _say(f"{workdir}: the run is already finished at step {run_step}; "
+                         "nothing to train (its records are unchanged).")
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        verdict = int(multihost_utils.broadcast_one_to_all(np.int32(verdict)))
+    if verdict == 2:
+        raise refusal or RunMismatch(f"process 0 refused {workdir} (see its message).")
+    if verdict == 1:
+        summary_old = summary_old or {}
+        return (summary_old, None) if return_state else summary_old
 
     env = _build(config, env)
     state, train_step, eval_step = env["state"], env["train_step"], env["eval_step"]
@@ -440,10 +457,15 @@ def _train_locked(config: Any, workdir: str, env: dict, rundir: RunDir | None,
                             async_save=bool(config.checkpoint.async_save))
         # A checkpoint that a previous segment resumed from and then went straight to a
         # non-finite stop (no new checkpoint since) is finite but divergent: go further back.
-        suspect = {int(seg["suspect_step"]): "a previous run resumed from it and became "
-                   "non-finite before its next checkpoint" for seg in segments
-                   if seg.get("suspect_step") is not None}
-        restored = ckpt.restore(state, skip=suspect)
+        suspect = max((int(seg["suspect_step"]) for seg in segments
+                       if seg.get("suspect_step") is not None), default=-1)
+        if jax.process_count() > 1:   # every process must restore the same step
+            from jax.experimental import multihost_utils
+
+            suspect = int(multihost_utils.broadcast_one_to_all(np.int32(suspect)))
+        skip = {suspect: "a previous run resumed from it and became non-finite before its "
+                "next checkpoint"} if suspect >= 0 else None
+        restored = ckpt.restore(state, skip=skip)
         if is_main:
             for seg in segments:
                 seg.pop("suspect_step", None)   # deleted below: a new save may reuse the step
