@@ -24,8 +24,8 @@ Exit status (the same for every command):
 0    done (also: the run in --workdir is already finished, nothing to do)
 2    bad arguments, config or data; or --workdir holds a run that this
      config cannot continue (the differing fields are named)
-3    non-finite loss, gradient or state: the last finite state is saved;
-     rerun with a lower learning rate to resume from it
+3    non-finite loss, gradient or state: nothing non-finite is saved;
+     rerun with a lower learning rate to resume from the newest checkpoint
 4    I/O failure: the run directory cannot be written (full disk,
      read-only, a file), a checkpoint write failed, or no checkpoint is
      readable
@@ -382,7 +382,7 @@ def main(argv=None) -> int:
         print("mfdjax: interrupted (Ctrl-C); what was saved before stays saved: run the same "
               "command again to resume.", file=sys.stderr)
         return EXIT_SIGINT
-    except NonFiniteLossError as e:
+    except (NonFiniteLossError, FloatingPointError) as e:
         print(f"mfdjax: error: {e}", file=sys.stderr)
         return EXIT_NONFINITE
     except WorkdirBusy as e:

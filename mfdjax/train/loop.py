@@ -28,9 +28,12 @@
   and :class:`Preempted` is raised (the CLI exits with 143 / 130); a second
   Ctrl-C aborts at once;
 * a non-finite loss, gradient or updated state: the step discards the update
-  (see step.py); the loop saves the last finite state and raises
-  :class:`NonFiniteLossError`. Rerunning with a lower learning rate resumes
-  from that state;
+  (see step.py) and the loop raises :class:`NonFiniteLossError` WITHOUT saving
+  the frozen state (finite, but usually already divergent: its next forward pass
+  overflows under any learning rate). Rerunning with a lower learning rate
+  resumes from the newest checkpoint; if that rerun diverges again before its
+  next checkpoint, that checkpoint is marked suspect in ``run.json`` and the
+  following rerun goes one further back;
 * at the end: ``summary.json`` and the run report (report.md + PNGs), built
   from the run's records (``metrics.jsonl``, ``run.json``), so they describe
   the whole run however often it was resumed.
@@ -68,7 +71,7 @@ log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss, a gradient or the updated state became NaN/inf; the last finite state was saved."""
+    """The loss, a gradient or the updated state became NaN/inf (nothing non-finite was saved)."""
 
 
 class Preempted(RuntimeError):
@@ -373,8 +376,8 @@ def train_and_evaluate(config: Any, workdir: str, *, return_state: bool = False)
       OSError: the run directory cannot be written (``CheckpointError`` included:
         a failed checkpoint write, or no readable checkpoint).
       Preempted: on SIGTERM / SIGINT (after saving).
-      NonFiniteLossError: on a NaN/inf loss, gradient or state (after saving the
-        last finite state).
+      NonFiniteLossError: on a NaN/inf loss, gradient or state (nothing
+        non-finite is saved; a rerun resumes from the newest checkpoint).
     """
     workdir = os.path.abspath(workdir)
     is_main = jax.process_index() == 0

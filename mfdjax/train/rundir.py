@@ -222,7 +222,12 @@ class RunDir:
         if not os.path.exists(p):
             return None
         with open(p, encoding="utf-8") as f:
-            return json.load(f)
+            try:
+                return json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{p} is not valid JSON ({e}); it is a record of the run in "
+                                 f"{self.workdir}: restore it, or train into a new --workdir."
+                                 ) from None
 
     def checkpoint_step(self) -> int | None:
         """The newest finished step directory under ``checkpoints/`` (no orbax, no writes)."""

@@ -13,9 +13,9 @@ opt_state, step, and the static apply_fn / tx) with
   ``"norm_count"`` (the running mean-norm accumulator of the current epoch),
   ``"centers"`` (Center loss, (K, D)), ``"cot_opt_state"`` (COT's complement
   step optimizer);
-* ``nonfinite``: int32, number of steps whose loss or gradient was not finite.
-  Once non-zero, the jitted step stops applying updates (the state stays the
-  last good one) and the loop saves it and raises.
+* ``nonfinite``: int32, number of steps whose loss, gradient or updated state
+  was not finite. Once non-zero, the jitted step stops applying updates (the
+  state stays the last finite one) and the loop raises without saving it.
 
 The data position is ``step``: with ``steps_per_epoch`` fixed (drop_remainder),
 ``epoch, step_in_epoch = divmod(step, steps_per_epoch)``, and the batch order

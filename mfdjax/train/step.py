@@ -24,7 +24,7 @@ Per step the train step:
    (params, batch_stats, optimizer state, loss state) is not finite, the whole
    update is discarded (the state stays the last finite one) and ``nonfinite``
    counts it; once ``nonfinite > 0`` no later update is applied. The loop
-   checks the counter, saves the last finite state and raises. (A huge
+   checks the counter and raises (without saving the frozen state). (A huge
    learning rate can leave the loss and gradients finite and still overflow the
    new parameters or BatchNorm statistics, so the new state is checked too.)
 """

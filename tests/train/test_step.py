@@ -193,6 +193,25 @@ def test_nonfinite_update_is_discarded_and_counted(digits):
     assert seen_bad
 
 
+def test_update_that_overflows_the_state_is_discarded_even_with_finite_loss_and_grads(digits):
+    """An infinite learning rate: the loss and the gradients of the step are finite (they
+    are computed at the old parameters), the new parameters are not. The guard must look at
+    the updated state, not only at the loss and the gradients."""
+    config = tiny_config(optimizer__weight_decay=0.0, dataset__augment=False)
+    with config.unlocked():
+        config.optimizer.learning_rate = float("inf")   # validate_config would refuse it
+    state, step, batch, _, _ = _setup(config, digits)
+    before = jax.device_get(state)
+    new, m = step(state, batch)
+    assert np.isfinite(float(m["loss"])) and np.isfinite(float(m["grad_norm"]))
+    assert int(new.nonfinite) == 1 and int(new.step) == 0
+    for a, b in zip(jax.tree.leaves(new.params) + jax.tree.leaves(new.batch_stats)
+                    + jax.tree.leaves(new.opt_state),
+                    jax.tree.leaves(before.params) + jax.tree.leaves(before.batch_stats)
+                    + jax.tree.leaves(before.opt_state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_eval_step_counts(digits):
     config = tiny_config()
     state, _, _, _, (mean, std) = _setup(config, digits)
