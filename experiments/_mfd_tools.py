@@ -256,6 +256,16 @@ def probe(run_dir: str, steps: int) -> dict:
             times.append(time.perf_counter() - t0)
     out = {"probe_steps": len(times), "probe_step_ms": 1000.0 * float(np.median(times)),
            "backend": jax.default_backend()}
+    # XLA's own account of the compiled step (the same on every backend): arguments +
+    # outputs + temporaries - donated (aliased) buffers. On CPU the process's peak RSS is
+    # set by data loading and compilation, so this is the informative per-step figure there.
+    try:
+        mem = step_fn.lower(state, batch).compile().memory_analysis()
+        out["xla_step_mib"] = (mem.argument_size_in_bytes + mem.output_size_in_bytes
+                               + mem.temp_size_in_bytes - mem.alias_size_in_bytes) / 2**20
+        out["xla_temp_mib"] = mem.temp_size_in_bytes / 2**20
+    except Exception:  # noqa: BLE001 -- not every backend reports it
+        pass
     stats = None
     try:
         stats = jax.local_devices()[0].memory_stats()
