@@ -119,6 +119,9 @@ class Comparison:
     metric: str = ""          # "" = the rows' own metric
     claim: str = ""           # what "shown" would mean, for results.md
     lower_is_better: bool | None = None   # None: the b row's direction
+    # The a side's metric when it differs from b's ("" = ``metric``): e.g. two classifiers
+    # read from the same runs (a GDA cell against a cosine cell).
+    metric_a: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -562,10 +565,12 @@ class Runner:
                 continue
             ra, rb = by_label[c.a], by_label[c.b]
             metric = c.metric or rb.metric
-            va, vb = self.metric_values(c.a, metric), self.metric_values(c.b, metric)
+            va = self.metric_values(c.a, c.metric_a or metric)
+            vb = self.metric_values(c.b, metric)
             lower = rb.lower_is_better if c.lower_is_better is None else c.lower_is_better
             diff, p, verdict = welch(va, vb, lower_is_better=lower)
             comps.append({"table": c.table, "a": c.a, "b": c.b, "metric": metric,
+                          "metric_a": c.metric_a or metric,
                           "claim": c.claim, "n_a": len(va), "n_b": len(vb),
                           "mean_a": mean_std(va)[0], "mean_b": mean_std(vb)[0],
                           "diff_mean": diff, "p_value": p, "test": "Welch t-test, two-sided",
