@@ -283,7 +283,12 @@ def cmd_correlations(args) -> int:
     corr = np.asarray(jax.device_get(fn(run["state"], images)))
     print(f"mean |correlation| per {args.features[:-1]} map (first {n} test images, "
           f"step {run['step']}):")
-    print("| " + " | ".join(f"{i}" for i in range(len(corr))) + " |")
+    from mfdjax.train.loop import _sown_names
+
+    names = _sown_names(run["model"], feed.image_shape, args.features)
+    if len(names) != len(corr):
+        names = [str(i) for i in range(len(corr))]
+    print("| " + " | ".join(names) + " |")
     print("|" + "---|" * len(corr))
     print("| " + " | ".join(f"{c:.3f}" for c in corr) + " |")
     return 0

@@ -58,6 +58,7 @@ def test_train_default_tiny_writes_reports(tmp_path, capsys, compile_cache):
     assert cli.main(["correlations", "--workdir", run, "--batch-size", "64"]) == 0
     out = capsys.readouterr().out
     assert "mean |correlation|" in out and out.count("|") > 6
+    assert "| stage0 | stage1 |" in out
 
     os.remove(workdir / "report.md")
     assert cli.main(["report", "--workdir", str(workdir)]) == 0

@@ -320,6 +320,13 @@ def _cli(workdir, extra, env):
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+def _segments(workdir) -> int:
+    try:
+        return len(json.loads((workdir / "run.json").read_text())["segments"])
+    except (OSError, ValueError):
+        return 0
+
+
 @pytest.mark.slow
 def test_kill_9_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_path):
     env = _env(tmp_path / "cache")
@@ -332,11 +339,10 @@ def test_kill_9_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_pa
     rng = random.Random(0)
     kills = 0
     for _ in range(3):
+        before = _segments(workdir)
         proc = _cli(workdir, [], env)
-        metrics = workdir / "metrics.jsonl"
-        deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None and not (
-                metrics.exists() and metrics.stat().st_size > 0):
+        deadline = time.time() + 240        # wait until this trainer has started training
+        while time.time() < deadline and proc.poll() is None and _segments(workdir) == before:
             time.sleep(0.05)
         time.sleep(rng.uniform(0.0, 1.5))
         if proc.poll() is None:
@@ -353,7 +359,7 @@ def test_kill_9_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_pa
     keys = [(r["step"], _kind(r)) for r in _rows(workdir)]
     assert keys == [(r["step"], _kind(r)) for r in _rows(tmp_path / "ref")]
     statuses = [s["status"] for s in json.loads((workdir / "run.json").read_text())["segments"]]
-    assert statuses[-1] == "completed"
+    assert statuses[-1] == "completed" and statuses.count("killed") == kills, statuses
 
 
 # ---------------------------------------------------------------------- fault 7
