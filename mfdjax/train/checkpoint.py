@@ -68,18 +68,18 @@ def _leaves(state: Any) -> list[tuple[str, np.ndarray]]:
     return [(jax.tree_util.keystr(path), _host(x)) for path, x in flat]
 
 
-def checksums(state: Any) -> dict[str, str]:
+def checksums(state: Any, *, leaves: list | None = None) -> dict[str, str]:
     """``{leaf path: "crc32 dtype shape"}`` for every array of ``state``."""
     out = {}
-    for name, a in _leaves(state):
+    for name, a in (leaves if leaves is not None else _leaves(state)):
         a = np.ascontiguousarray(a)
         out[name] = f"{zlib.crc32(a.view(np.uint8).reshape(-1)):08x} {a.dtype} {a.shape}"
     return out
 
 
-def nonfinite_leaves(state: Any) -> list[str]:
+def nonfinite_leaves(state: Any, *, leaves: list | None = None) -> list[str]:
     """Paths of the floating-point leaves of ``state`` holding a NaN or an inf."""
-    return [name for name, a in _leaves(state)
+    return [name for name, a in (leaves if leaves is not None else _leaves(state))
             if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all()]
 
 
@@ -131,12 +131,13 @@ class Checkpointer:
 
     @staticmethod
     def _save_args(state: Any) -> ocp.args.Composite:
-        bad = nonfinite_leaves(state)
+        leaves = _leaves(state)          # one host copy for both checks
+        bad = nonfinite_leaves(state, leaves=leaves)
         if bad:
             raise NonFiniteState(f"refusing to save a state with non-finite values in "
                                  f"{', '.join(bad[:4])}" + (" ..." if len(bad) > 4 else ""))
         return ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                  checksums=ocp.args.JsonSave(checksums(state)))
+                                  checksums=ocp.args.JsonSave(checksums(state, leaves=leaves)))
 
     def _io(self, fn, what: str):
         try:
@@ -275,12 +276,13 @@ class Checkpointer:
         if not legacy and (not isinstance(expected, dict) or not expected):
             return "no checksums stored with the step"
         if legacy:
-            expected = checksums(state)
-        got = checksums(state)
+            expected = checksums(state)   # nothing to compare with: only the finite check
+        leaves = _leaves(state)
+        got = checksums(state, leaves=leaves)
         for name in sorted(set(got) | set(expected)):
             if got.get(name) != expected.get(name):
                 return f"checksum mismatch in {name}"
-        bad = nonfinite_leaves(state)
+        bad = nonfinite_leaves(state, leaves=leaves)
         if bad:
             return f"non-finite values in {bad[0]}"
         return None
