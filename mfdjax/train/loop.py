@@ -641,9 +641,11 @@ def _train_locked(config: Any, workdir: str, env: dict, rundir: RunDir | None,
                         if ckpt is not None:
                             ckpt.wait()
                         status = "preempted"
-                        raise Preempted(f"{stop.raised} at step {step}; state saved in "
-                                        f"{workdir}; run the same command again to resume.",
-                                        stop.raised)
+                        saved = (f"state saved in {workdir}; run the same command again "
+                                 "to resume" if ckpt is not None else
+                                 "checkpoints are off (checkpoint.enabled=False), so nothing "
+                                 "was saved")
+                        raise Preempted(f"{stop.raised} at step {step}; {saved}.", stop.raised)
                     if step >= total_steps:
                         break
                 flush(step)
