@@ -557,3 +557,18 @@ def test_a_checkpoint_that_diverges_again_is_skipped_on_the_next_rerun(tmp_path,
     ck = Checkpointer(workdir, keep=2, keep_best=False, async_save=False)
     assert ck.all_steps()[-1] == 8
     ck.close()
+
+
+def test_every_shipped_config_and_variant_passes_validate_config():
+    import copy
+
+    from mfdjax.configs import apply_overrides, list_configs, load_config
+    from mfdjax.configs.base import validate_config
+
+    for name in list_configs():
+        config = load_config(name)
+        validate_config(config)
+        for variant in config.comparison:
+            c = copy.deepcopy(config)
+            apply_overrides(c, config.comparison[variant])
+            validate_config(c)
