@@ -247,7 +247,7 @@ def machine() -> dict:
             "device_kind": devices[0].device_kind, "versions": versions}
 
 
-def smoke_overrides(config, row: Row) -> list[str]:
+def smoke_overrides(config, row: Row, exp: "Experiment | None" = None) -> list[str]:
     """The --smoke edition of a row: Fashion-MNIST slice, tiny model, a few dozen steps."""
     size = int(row.input_size or 0)
     model = MINI.get(config.model.name, config.model.name)
@@ -259,6 +259,12 @@ def smoke_overrides(config, row: Row) -> list[str]:
          "eval_batch_size=100", "log_every_steps=8", "correlation.batch_size=64",
          "checkpoint.every_steps=0", "checkpoint.async_save=False", "progress_bar=False",
          "prng_impl=rbg", "num_epochs=1", "optimizer.warmup_epochs=0.0"]
+    readers = [row] + [r for r in (exp.rows if exp is not None else ()) if
+                       getattr(r, "runs_of", "") == row.label]
+    wants_corr = exp is None or any(
+        m.startswith("corr") for r in readers for m in (r.metric,) + tuple(r.extra_metrics))
+    if not wants_corr and row.analysis is None:
+        o.append("correlation.enabled=False")   # one compile less per smoke row
     if config.dataset.get("classes"):
         # Fashion-MNIST has 10 classes: keep the first k of them.
         o.append(f"dataset.classes={tuple(range(min(len(config.dataset.classes), 10)))}")
@@ -381,7 +387,7 @@ def _row_config(exp: Experiment, row: Row, seed: int, args) -> tuple[Any, list[s
     overrides += list(args.overrides)
     apply_overrides(config, overrides)
     if args.smoke:
-        extra = smoke_overrides(config, row)
+        extra = smoke_overrides(config, row, exp)
         apply_overrides(config, extra)
         overrides += extra
     return config, overrides
