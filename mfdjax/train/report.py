@@ -88,8 +88,12 @@ def write_run_report(workdir: str) -> str:
     summary, rows = _load(workdir)
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     x, y = _series(rows, "train/loss")
-    axes[0].plot(x, y, lw=1)
-    axes[0].set(title="train loss (total)", xlabel="epoch", yscale="log" if len(y) and
+    axes[0].plot(x, y, lw=1, label="total")
+    if summary.get("mfd_weight", 0) > 0:
+        xc, yc = _series(rows, "train/cls_loss")
+        axes[0].plot(xc, yc, lw=1, label="classification")
+        axes[0].legend()
+    axes[0].set(title="train loss", xlabel="epoch", yscale="log" if len(y) and
                 (y > 0).all() else "linear")
     x, y = _series(rows, "test/accuracy")
     axes[1].plot(x, 100 * y, marker="o")
