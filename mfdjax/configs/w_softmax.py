@@ -40,7 +40,9 @@ Decisions where the paper is silent, each an ordinary config field:
   whose CIFAR augmentation protocol may differ: ``dataset.pad=0 dataset.flip=False``
   trains without augmentation.
 * ``loss.kwargs.margin`` (L-Softmax rows): 4, the L-Softmax paper's setting for the numbers
-  the W-Softmax paper quotes; ``loss.kwargs.lam`` 0 (the equation, no annealing).
+  the W-Softmax paper quotes; ``loss.lam_anneal`` (1000, 2.5e-5, 35, 0): the L-Softmax
+  authors' lambda descent from their code's example, lam -> 0 after ~20k steps
+  (``loss.lam_anneal=()`` trains the bare equation, lam = ``loss.kwargs.lam``).
 * ``model.kwargs.fc_dim`` (the FC units of Figure 4): 256, the L-Softmax CNN's.
 
 ``webface`` (Table 3; section 5.5 gives 160x160 MTCNN-aligned crops, batch 128, lr 0.1 / 10
@@ -163,6 +165,9 @@ def get_config(arg=None):
         c.loss.name = "l_softmax"
         c.loss.kwargs.margin = 4
         c.loss.kwargs.lam = 0.0
+        # The L-Softmax authors' lambda descent (their code's published example):
+        # lam = max(1000 (1 + 2.5e-5 t)^-35, 0), ~0.4 at 10k steps, ~0 after 20k.
+        c.loss.lam_anneal = (1000.0, 0.000025, 35.0, 0.0)
         name = "L-Softmax (m=4)"
     else:
         c.model.head = "cosine"

@@ -84,10 +84,14 @@ def run_features(run: dict, images: Any, *, batch_size: int = 500) -> dict[str, 
     if state.batch_stats:
         variables["batch_stats"] = state.batch_stats
 
-    @jax.jit
-    def forward(variables, x):
-        logits, out = state.apply_fn(variables, normalize(x, mean, std), train=False)
-        return out["pre_logits"].astype(jnp.float32), logits.astype(jnp.float32)
+    forward = run.get("_features_fn")
+    if forward is None:  # one jitted forward per run (train and test images share it)
+        @jax.jit
+        def forward(variables, x):
+            logits, out = state.apply_fn(variables, normalize(x, mean, std), train=False)
+            return out["pre_logits"].astype(jnp.float32), logits.astype(jnp.float32)
+
+        run["_features_fn"] = forward
 
     n = images.shape[0]
     bs = min(batch_size, n)

@@ -27,7 +27,10 @@ w_softmax          cosine    W-Softmax (the W-Softmax paper, section 4); alpha =
                              the first ``loss.switch_steps`` steps (plain softmax
                              on normalised, bias-free weights), then ``alpha``
 l_softmax          linear    L-Softmax (Liu et al. 2016) on the FC kernel
-                             (use ``head_kwargs.use_bias=False``)
+                             (use ``head_kwargs.use_bias=False``); optional
+                             ``loss.lam_anneal = (base, gamma, power, lam_min)``:
+                             lam = max(base (1 + gamma t)^-power, lam_min) at
+                             iteration t (the authors' Caffe schedule)
 cosine             pod       (1 - cos(x, p_y))^2 (the POD paper, eq. 9)
 nac                pod       (1 - x.p_y / (||x|| + delta))^2 (eqs. 16-17)
 pod                pod       NaC + lam * SC (eq. 20), scalar
@@ -133,6 +136,11 @@ def classification_loss(config: Any, *, logits: jax.Array, out: dict, labels: ja
         alpha_t = jnp.where(step < int(config.loss.switch_steps), 0.0, alpha)
         return jnp.mean(margin.w_softmax_loss(x, out["weights"], labels, alpha=alpha_t, **kw))
     if name == "l_softmax":
+        anneal = tuple(config.loss.get("lam_anneal", ()) or ())
+        if anneal:  # the L-Softmax authors' lambda descent, step = their iteration - 1
+            base, gamma, power, lam_min = (float(v) for v in anneal)
+            it = step.astype(jnp.float32) + 1.0
+            kw["lam"] = jnp.maximum(base * (1.0 + gamma * it) ** (-power), lam_min)
         return jnp.mean(margin.l_softmax_loss(x, _fc_weights(params), labels, **kw))
     if name == "cosine":
         return jnp.mean(pod.cosine_loss(x, labels, out["centroids"]))

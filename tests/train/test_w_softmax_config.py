@@ -53,3 +53,30 @@ def test_webface_row():
 def test_bad_arguments_are_named(arg, match):
     with pytest.raises(ValueError, match=match):
         load_config(f"w_softmax:{arg}")
+
+
+def test_lsoftmax_lambda_descent():
+    """loss.lam_anneal: lam = max(base (1 + gamma t)^-power, lam_min), t = step + 1."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from mfdjax.losses.margin import l_softmax_loss
+    from mfdjax.train.objective import classification_loss
+
+    c = load_config("w_softmax:mnist,lsoftmax")
+    assert tuple(c.loss.lam_anneal) == (1000.0, 0.000025, 35.0, 0.0)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(6, 5)), jnp.float32)
+    kernel = jnp.asarray(rng.normal(size=(5, 4)), jnp.float32)
+    y = jnp.asarray([0, 1, 2, 3, 0, 1])
+    params = {"head": {"fc": {"kernel": kernel}}}
+    for step, lam in ((0, 1000.0 * (1 + 0.000025) ** -35), (9999, 1000.0 * 1.25 ** -35)):
+        got = classification_loss(c, logits=x @ kernel, out={"pre_logits": x}, labels=y,
+                                  params=params, loss_state={}, step=jnp.int32(step))
+        want = jnp.mean(l_softmax_loss(x, kernel.T, y, margin=4, lam=lam))
+        np.testing.assert_allclose(float(got), float(want), rtol=1e-5)
+    c.loss.lam_anneal = ()
+    got = classification_loss(c, logits=x @ kernel, out={"pre_logits": x}, labels=y,
+                              params=params, loss_state={}, step=jnp.int32(0))
+    np.testing.assert_allclose(float(got), float(jnp.mean(l_softmax_loss(x, kernel.T, y,
+                                                                         margin=4))), rtol=1e-5)
