@@ -194,15 +194,21 @@ class Checkpointer:
         return self._last.latest_step()
 
     def discard_after(self, step: int) -> list[int]:
-        """Deletes the rolling checkpoints newer than ``step`` (damaged or abandoned ones).
+        """Deletes the checkpoints (rolling and best) newer than ``step``: damaged or abandoned.
 
         A resumed run trains those steps again; a stale step directory left in
-        place would stop the new state from being saved at that step.
+        place would stop the new state from being saved at that step, and a best
+        state from an abandoned branch (e.g. before a non-finite stop) would
+        outrank the states of the run that continues.
         """
-        gone = [s for s in self._last.all_steps() if s > step]
-        for s in gone:
-            self._io(lambda s=s: self._last.delete(s), f"delete checkpoint step {s}")
-        return gone
+        gone = []
+        for manager in (self._last, self._best):
+            if manager is None:
+                continue
+            for s in [s for s in manager.all_steps() if s > step]:
+                self._io(lambda m=manager, s=s: m.delete(s), f"delete checkpoint step {s}")
+                gone.append(s)
+        return sorted(set(gone))
 
     def restore(self, template: Any, *, best: bool = False, skip: dict | None = None
                 ) -> Any | None:

@@ -557,6 +557,9 @@ def test_a_checkpoint_that_diverges_again_is_skipped_on_the_next_rerun(tmp_path,
     ck = Checkpointer(workdir, keep=2, keep_best=False, async_save=False)
     assert ck.all_steps()[-1] == 8
     ck.close()
+    # best/ holds the best state of the run that finished, not one of the abandoned branch.
+    best = [int(d) for d in os.listdir(os.path.join(workdir, "best")) if d.isdigit()]
+    assert best == [summary["best_step"]]
 
 
 def test_every_shipped_config_and_variant_passes_validate_config():
