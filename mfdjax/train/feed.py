@@ -88,10 +88,14 @@ class Feed:
             raise ValueError("dataset.classes / train_fraction / resize work on in-memory "
                              "datasets only (dataset.streaming=False).")
         if not self.streaming:
-            self.train = _select(self.train, selection, train=True)
-            self.test = _select(self.test, selection, train=False)
-            self.train = self._subset(self.train, d.train_subset)
-            self.test = self._subset(self.test, d.test_subset)
+            # Classes and fraction before the subsets; the resize (which commutes with
+            # taking the first N) after them, so only the images kept are resized.
+            pick = dict(selection, resize=0)
+            size = dict(selection, classes=(), train_fraction=0.0)
+            self.train = self._subset(_select(self.train, pick, train=True), d.train_subset)
+            self.test = self._subset(_select(self.test, pick, train=False), d.test_subset)
+            self.train = _select(self.train, size, train=True)
+            self.test = _select(self.test, size, train=False)
             self._train_len, self._test_len = len(self.train.labels), len(self.test.labels)
         else:
             self._train_len = min(len(self.train), d.train_subset or len(self.train))
