@@ -180,8 +180,11 @@ class RunDir:
             raise NotADirectoryError(errno.ENOTDIR, f"--workdir {self.workdir} is a file, "
                                      "not a directory; choose another --workdir")
         if not os.path.exists(self.workdir):
-            os.makedirs(self.workdir)
-            self.created = True
+            try:
+                os.makedirs(self.workdir)
+                self.created = True
+            except FileExistsError:         # another trainer made it just now: the lock decides
+                pass
         path = os.path.join(self.workdir, self.LOCK)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
