@@ -54,8 +54,13 @@ def check_ndim(x: jax.Array, name: str, ndim: int | tuple[int, ...], shape_doc: 
 
 
 def check_labels(labels: Any, batch: int, num_classes: int | None = None,
-                 name: str = "labels") -> jax.Array:
-    """Integer labels of shape (batch,). Values are not checked (they may be traced)."""
+                 name: str = "labels", where: Any = None) -> jax.Array:
+    """Integer labels of shape (batch,); concrete values must lie in [0, num_classes).
+
+    Traced labels cannot be checked: the losses then follow the rule of
+    ``mfdjax.losses._numerics`` (such rows give NaN). Rows masked out by a
+    concrete boolean ``where`` are not checked (padding may carry any label).
+    """
     labels = check_array(labels, name)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise ValueError(
@@ -68,10 +73,13 @@ def check_labels(labels: Any, batch: int, num_classes: int | None = None,
         )
     if num_classes is not None and not isinstance(labels, jax.core.Tracer):
         concrete = np.asarray(labels)
+        if where is not None and not isinstance(where, jax.core.Tracer):
+            concrete = concrete[np.asarray(where, bool)]
         if concrete.size and (concrete.min() < 0 or concrete.max() >= num_classes):
             raise ValueError(
-                f"`{name}` values must lie in [0, {num_classes}), got range "
-                f"[{concrete.min()}, {concrete.max()}]."
+                f"`{name}` values must lie in [0, {num_classes}) (one per class), got "
+                f"range [{concrete.min()}, {concrete.max()}]; check the label encoding "
+                f"or the number of classes."
             )
     return labels
 

@@ -1,6 +1,8 @@
 """Classifiers on latent features: cosine to PEDCC centroids, and GDA.
 
-Source: pod-loss.txt section 4.5, eqs. 21-24 (cosine distance, the paper's
+Source: Q. Zhu and X. Zu, "A Softmax-free Loss Function Based on Predefined
+Optimal-distribution of Latent Features for Deep Learning Classifier" (the POD
+paper), section 4.5, eqs. 21-24 (cosine distance, the paper's
 choice) and Table IX (Gaussian discriminant analysis, GDA, the alternative it
 compares against: "the mean and covariance of each PEDCC are different, and
 each class has different class conditional probability densities").
@@ -35,7 +37,7 @@ __all__ = ["GDAClassifier", "GDAParams", "cosine_classify", "gda_fit", "gda_log_
 
 
 def cosine_classify(features, centroids) -> jax.Array:
-    r"""Predicts the class whose centroid has the largest cosine (pod-loss.txt eqs. 21-24).
+    r"""Predicts the class whose centroid has the largest cosine (POD paper, eqs. 21-24).
 
     .. math::
 
@@ -81,7 +83,9 @@ class GDAParams(NamedTuple):
       shrinkage: (K,) (per class) or () (shared) shrinkage intensity used.
 
     References:
-      pod-loss.txt, Table IX (Gaussian discriminant analysis on POD features).
+      Zhu and Zu, "A Softmax-free Loss Function Based on Predefined
+      Optimal-distribution of Latent Features for Deep Learning Classifier",
+      Table IX (Gaussian discriminant analysis on POD features).
     """
 
     means: jax.Array
@@ -176,7 +180,7 @@ def _shrink(cov, fourth, count, shrinkage):
 def gda_fit(features, labels, num_classes: int, *, shrinkage="ledoit_wolf",
             covariance: str = "per_class", priors: str = "empirical",
             ridge: float = 1e-6) -> GDAParams:
-    r"""Fits Gaussian discriminant analysis on latent features (pod-loss.txt Table IX).
+    r"""Fits Gaussian discriminant analysis on latent features (POD paper, Table IX).
 
     Each class k gets a Gaussian :math:`\mathcal N(\mu_k, \Sigma_k)`:
 
@@ -342,7 +346,9 @@ def gda_predict(params: GDAParams, features) -> jax.Array:
                    - \tfrac12 (x - \mu_k)^\top \Sigma_k^{-1} (x - \mu_k)
 
     References:
-      pod-loss.txt, Table IX (GDA classifier).
+      Zhu and Zu, "A Softmax-free Loss Function Based on Predefined
+      Optimal-distribution of Latent Features for Deep Learning Classifier",
+      Table IX (GDA classifier).
 
     Args:
       params: from :func:`gda_fit`.
@@ -364,7 +370,9 @@ class GDAClassifier:
     """Small fit/predict wrapper around :func:`gda_fit` / :func:`gda_predict` (jitted).
 
     References:
-      pod-loss.txt, section 4 and Table IX (GDA classifier on the latent features).
+      Zhu and Zu, "A Softmax-free Loss Function Based on Predefined
+      Optimal-distribution of Latent Features for Deep Learning Classifier",
+      section 4 and Table IX (GDA classifier on the latent features).
 
     >>> clf = GDAClassifier(shrinkage=0.5).fit(
     ...     jnp.array([[0.0, 0.0], [0.2, 0.1], [3.0, 3.0], [3.1, 2.8]]), jnp.array([0, 0, 1, 1]))

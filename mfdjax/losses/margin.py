@@ -12,15 +12,26 @@ Families (sources in each docstring):
   -- cosine-margin losses on L2-normalised features and weights.
 * :func:`l_softmax_loss` -- large-margin softmax on unnormalised logits.
 * :func:`w_softmax_loss`, :func:`w_softmax_weights`, :func:`w_softmax_logits`,
-  :func:`min_fc_units` -- W-Softmax (w-softmax.txt, sections 3-4).
+  :func:`min_fc_units` -- W-Softmax (the W-Softmax paper, sections 3-4).
 * :func:`center_loss`, :func:`center_update` -- Center loss and its centre rule.
 * :func:`complement_entropy` -- the quantity COT *maximises*.
 
-Numerics. Normalisation divides by ``sqrt(max(||v||^2, eps))`` so a zero
-vector gives a zero direction with a finite gradient. Where an angle enters
+The W-Softmax paper is X. Li and W. Wang, "Learning Discriminative Features Via
+Weights-biased Softmax Loss" (its text lost eq. 1 in extraction; the loss is
+reconstructed from the properties the paper states, each tested).
+
+Numerics. Normalisation divides by ``sqrt(max(||v||^2, eps))``, and a row whose
+norm is at most ``sqrt(eps)`` of the compute dtype (3.5e-4 in float32; an
+all-zero feature or weight row) keeps that value but gets a zero gradient
+(instead of ~1/sqrt(eps) = 1e6, which is ``inf`` in float16). Where an angle enters
 (``cos(theta + m)``), ``sin(theta)`` is computed as ``sqrt(max(1 - cos^2,
 eps))`` so the derivative stays finite at ``cos = +-1`` (the true derivative of
 ``arccos`` is infinite there).
+
+Labels. Concrete labels outside [0, K) raise a ValueError in every function.
+Traced labels (under ``jax.jit``) follow one rule in every loss: a row with an
+out-of-range label gives NaN with a zero gradient; the other rows are unchanged.
+:func:`center_update` (not a loss) ignores such rows, as it ignores masked rows.
 """
 
 from __future__ import annotations
@@ -37,11 +48,13 @@ from mfdjax.losses._checks import (
     as_float_array,
     check_array,
     check_features_and_rows,
+    check_floating,
     check_labels,
     check_ndim,
     check_positive,
     compute_dtype,
 )
+from mfdjax.losses._numerics import clip_labels, nan_rows, norm_floor, normalize_rows
 
 __all__ = [
     "am_softmax_loss",
@@ -58,9 +71,46 @@ __all__ = [
     "w_softmax_weights",
 ]
 
-#: Softmax cross entropy with integer labels, ``logits (B, K), labels (B,) -> (B,)``.
-#: This is optax's function, re-exported (mfd-loss.txt eq. 7, first term).
-softmax_cross_entropy = optax.losses.softmax_cross_entropy_with_integer_labels
+
+def softmax_cross_entropy(logits, labels) -> jax.Array:
+    r"""Softmax cross entropy with integer labels, per sample (optax's, with checks).
+
+    .. math::
+
+       \ell_i = -\log \frac{e^{z_{i y_i}}}{\sum_j e^{z_{ij}}}
+
+    The first term of eq. 7 of the MFD paper (and the baseline of every table).
+    Computed by ``optax.losses.softmax_cross_entropy_with_integer_labels``; this
+    wrapper adds the argument checks and the label rule of this module: concrete
+    labels outside [0, K) raise a ValueError, traced ones give NaN rows (optax
+    alone gives NaN for K and a finite wrong value for -1).
+
+    Args:
+      logits: (..., K) unnormalised scores (floating).
+      labels: (...) integer labels in [0, K).
+
+    Returns:
+      (...) per-sample loss, in the logits' dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> round(float(softmax_cross_entropy(jnp.array([[0.0, 0.0]]), jnp.array([1]))[0]), 4)
+      0.6931
+    """
+    logits = check_array(logits, "logits")
+    check_floating(logits, "logits")
+    if logits.ndim < 1 or logits.shape[-1] < 1:
+        raise ValueError(
+            f"`logits` must have shape (..., num_classes), got {tuple(logits.shape)}.")
+    labels = check_array(labels, "labels")
+    if labels.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"`labels` must have shape {tuple(logits.shape[:-1])} (logits without the class "
+            f"axis), got {tuple(labels.shape)}.")
+    flat = check_labels(labels.reshape(-1), labels.size, logits.shape[-1])
+    y, valid = clip_labels(flat.reshape(labels.shape), logits.shape[-1])
+    return nan_rows(optax.losses.softmax_cross_entropy_with_integer_labels(logits, y), valid)
+
 
 # Squared-norm floor used by the safe normalisation and the safe sine.
 _NORM_EPS = 1e-12
@@ -70,10 +120,9 @@ _SIN_EPS = 1e-12
 # --------------------------------------------------------------------------- #
 # Shared helpers
 # --------------------------------------------------------------------------- #
-def _l2_normalize(x: jax.Array, axis: int = -1, eps: float = _NORM_EPS) -> jax.Array:
-    """``x / ||x||`` with a floored norm: zero vectors map to zero, finite gradient."""
-    sq = jnp.sum(x * x, axis=axis, keepdims=True)
-    return x * jax.lax.rsqrt(jnp.maximum(sq, eps))
+def _l2_normalize(x: jax.Array) -> jax.Array:
+    """``x / sqrt(max(||x||^2, 1e-12))`` per row; rows below the norm floor get no gradient."""
+    return normalize_rows(x, lambda n: jnp.sqrt(jnp.maximum(n * n, _NORM_EPS)))
 
 
 def _check_fwl(features, weights, labels):
@@ -84,7 +133,13 @@ def _check_fwl(features, weights, labels):
         raise ValueError(f"`weights` needs at least 2 classes (rows), got {weights.shape[0]}.")
     labels = check_labels(labels, features.shape[0], weights.shape[0])
     dtype = compute_dtype(features, weights)
-    return features.astype(dtype), weights.astype(dtype), labels
+    labels, valid = clip_labels(labels, weights.shape[0])
+    return features.astype(dtype), weights.astype(dtype), labels, valid
+
+
+def _ce(logits, labels):
+    """optax's integer-label CE on already checked, in-range labels."""
+    return optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
 def _cosines(features, weights):
@@ -145,7 +200,7 @@ def am_softmax_loss(features, weights, labels, *, scale: float = 30.0,
       weights: (K, D) class weights, one row per class.
       labels: (B,) integer labels in [0, K).
       scale: s > 0. The AM-Softmax paper uses s = 30.
-      margin: additive cosine margin m >= 0 (paper: 0.35; formulas.md section 4).
+      margin: additive cosine margin m >= 0 (paper: 0.35).
 
     Returns:
       (B,) per-sample loss (float32 for half-precision inputs).
@@ -153,8 +208,8 @@ def am_softmax_loss(features, weights, labels, *, scale: float = 30.0,
     References:
       Wang, Cheng, Liu, Liu, "Additive Margin Softmax for Face Verification",
       IEEE SPL 2018, eq. 5 and section 3 (s = 30, m = 0.35). m = 0.35 is the
-      setting of pod-loss.txt Table 4 and mfd-loss.txt Table 6, which do not
-      state s; formulas.md section 4.
+      setting of the POD paper's Table 4 and the MFD paper's Table 6, which do
+      not state s.
 
     Example:
       >>> import jax.numpy as jnp
@@ -162,12 +217,12 @@ def am_softmax_loss(features, weights, labels, *, scale: float = 30.0,
       >>> round(float(am_softmax_loss(x, w, jnp.array([0]), scale=1.0, margin=0.0)[0]), 4)
       0.3133
     """
-    features, weights, labels = _check_fwl(features, weights, labels)
+    features, weights, labels, valid = _check_fwl(features, weights, labels)
     check_positive(scale, "scale")
     _check_number(margin, "margin", low=0.0)
     cos = _cosines(features, weights)
     target = _take_target(cos, labels) - margin
-    return softmax_cross_entropy(scale * _replace_target(cos, labels, target), labels)
+    return nan_rows(_ce(scale * _replace_target(cos, labels, target), labels), valid)
 
 
 ArcOverflow = Literal["insightface", "easy_margin", "none"]
@@ -218,8 +273,8 @@ def arcface_loss(features, weights, labels, *, scale: float = 64.0, margin: floa
       Deng, Guo, Xue, Zafeiriou, "ArcFace: Additive Angular Margin Loss for Deep
       Face Recognition", CVPR 2019, eq. 3 and section 3.1 (s = 64, m = 0.5);
       insightface ``ArcFace``/``ArcMarginProduct`` for the overflow rule.
-      m = 0.5 as in pod-loss.txt Table 4 / mfd-loss.txt Table 6 (no s given
-      there). formulas.md section 4.
+      m = 0.5 as in the POD paper's Table 4 / the MFD paper's Table 6 (no s
+      given there).
 
     Example:
       >>> import jax.numpy as jnp
@@ -227,7 +282,7 @@ def arcface_loss(features, weights, labels, *, scale: float = 64.0, margin: floa
       >>> round(float(arcface_loss(x, w, jnp.array([0]), scale=1.0, margin=0.0)[0]), 4)
       0.3133
     """
-    features, weights, labels = _check_fwl(features, weights, labels)
+    features, weights, labels, valid = _check_fwl(features, weights, labels)
     check_positive(scale, "scale")
     _check_number(margin, "margin", low=0.0, high=math.pi)
     if overflow not in ("insightface", "easy_margin", "none"):
@@ -242,7 +297,7 @@ def arcface_loss(features, weights, labels, *, scale: float = 64.0, margin: floa
         psi = jnp.where(c > -cos_m, psi, c - sin_m * margin)  # cos(pi - m) = -cos m
     elif overflow == "easy_margin":
         psi = jnp.where(c > 0, psi, c)
-    return softmax_cross_entropy(scale * _replace_target(cos, labels, psi), labels)
+    return nan_rows(_ce(scale * _replace_target(cos, labels, psi), labels), valid)
 
 
 def combined_margin_loss(features, weights, labels, *, scale: float = 64.0,
@@ -271,7 +326,7 @@ def combined_margin_loss(features, weights, labels, *, scale: float = 64.0,
       weights: (K, D) class weights, one row per class.
       labels: (B,) integer labels in [0, K).
       scale: s > 0 (64).
-      m1: multiplicative angular margin > 0 (formulas.md: 0.9).
+      m1: multiplicative angular margin > 0 (0.9).
       m2: additive angular margin >= 0 (0.4).
       m3: additive cosine margin >= 0 (0.15).
       clip_eps: the arccos clip when m1 != 1.
@@ -281,8 +336,8 @@ def combined_margin_loss(features, weights, labels, *, scale: float = 64.0,
 
     References:
       Deng et al., "ArcFace", CVPR 2019, eq. 4 (combined margin). The defaults
-      are pod-loss.txt's Table 4 setting "CM(m1=0.9, m2=0.4, m3=0.15)"; the
-      scale is not given there, s = 64 is ArcFace's. formulas.md section 4.
+      are the POD paper's Table 4 setting "CM(m1=0.9, m2=0.4, m3=0.15)"; the
+      scale is not given there, s = 64 is ArcFace's.
 
     Example:
       >>> import jax.numpy as jnp
@@ -291,7 +346,7 @@ def combined_margin_loss(features, weights, labels, *, scale: float = 64.0,
       >>> round(float(l[0]), 4)
       0.3133
     """
-    features, weights, labels = _check_fwl(features, weights, labels)
+    features, weights, labels, valid = _check_fwl(features, weights, labels)
     check_positive(scale, "scale")
     check_positive(m1, "m1")
     _check_number(m2, "m2", low=0.0, high=math.pi)
@@ -305,7 +360,7 @@ def combined_margin_loss(features, weights, labels, *, scale: float = 64.0,
         theta = jnp.arccos(jnp.clip(c, -1.0 + clip_eps, 1.0 - clip_eps))
         psi = jnp.cos(m1 * theta + m2)
     psi = psi - m3
-    return softmax_cross_entropy(scale * _replace_target(cos, labels, psi), labels)
+    return nan_rows(_ce(scale * _replace_target(cos, labels, psi), labels), valid)
 
 
 # --------------------------------------------------------------------------- #
@@ -364,7 +419,6 @@ def l_softmax_loss(features, weights, labels, *, margin: int = 2,
     References:
       Liu, Wen, Yu, Yang, "Large-Margin Softmax Loss for Convolutional Neural
       Networks", ICML 2016, eqs. 4-6 and section 3.2 (optimisation, lambda).
-      formulas.md section 4.
 
     Example:
       >>> import jax.numpy as jnp
@@ -372,7 +426,7 @@ def l_softmax_loss(features, weights, labels, *, margin: int = 2,
       >>> round(float(l_softmax_loss(x, w, jnp.array([0]), margin=1)[0]), 4)
       0.3133
     """
-    features, weights, labels = _check_fwl(features, weights, labels)
+    features, weights, labels, valid = _check_fwl(features, weights, labels)
     if isinstance(margin, bool) or not isinstance(margin, (int, np.integer)) or margin < 1:
         raise ValueError(f"`margin` must be a Python integer >= 1 (the paper's m), got {margin!r}.")
     margin = int(margin)
@@ -392,11 +446,12 @@ def l_softmax_loss(features, weights, labels, *, margin: int = 2,
     psi = sign * _chebyshev(c, margin) - 2.0 * k
     f_y = norm_prod * psi
     f_y = (lam * target + f_y) / (1.0 + lam)
-    return softmax_cross_entropy(_replace_target(logits, labels, f_y), labels)
+    return nan_rows(_ce(_replace_target(logits, labels, f_y), labels), valid)
 
 
 # --------------------------------------------------------------------------- #
-# W-Softmax (w-softmax.txt)
+# W-Softmax (Li and Wang, "Learning Discriminative Features Via Weights-biased
+# Softmax Loss")
 # --------------------------------------------------------------------------- #
 def _check_alpha(alpha):
     _check_number(alpha, "alpha", low=0.0)
@@ -421,13 +476,15 @@ def w_softmax_weights(weights, labels, *, alpha: float) -> jax.Array:
     Args:
       weights: (K, D) class weights, one row per class.
       labels: (B,) integer labels in [0, K).
-      alpha: alpha >= 0 (w-softmax.txt uses 0.5, 1, 1.5).
+      alpha: alpha >= 0 (the paper uses 0.5, 1, 1.5).
 
     Returns:
-      (B, K, D) unit-length (except the degenerate case above) weight rows.
+      (B, K, D) unit-length (except the degenerate case above) weight rows; a
+      traced out-of-range label gives a NaN (K, D) block.
 
     References:
-      w-softmax.txt section 4.2, eqs. 1, 10-12; formulas.md section 3.
+      Li and Wang, "Learning Discriminative Features Via Weights-biased Softmax
+      Loss", section 4.2, eqs. 1, 10-12.
     """
     weights = as_float_array(weights, "weights")
     check_ndim(weights, "weights", 2, "(num_classes, dim) -- one row per class")
@@ -435,11 +492,12 @@ def w_softmax_weights(weights, labels, *, alpha: float) -> jax.Array:
     check_ndim(labels, "labels", 1, "(batch,)")
     labels = check_labels(labels, labels.shape[0], weights.shape[0])
     _check_alpha(alpha)
+    labels, valid = clip_labels(labels, weights.shape[0])
     w = _l2_normalize(weights)                                      # (K, D)
     w_y = w[labels]                                                 # (B, D)
     biased = _l2_normalize(w[None, :, :] + alpha * w_y[:, None, :])  # (B, K, D)
     onehot = jax.nn.one_hot(labels, w.shape[0], dtype=bool)[..., None]
-    return jnp.where(onehot, w_y[:, None, :], biased)
+    return jnp.where(valid[:, None, None], jnp.where(onehot, w_y[:, None, :], biased), jnp.nan)
 
 
 def w_softmax_loss(features, weights, labels, *, alpha: float) -> jax.Array:
@@ -472,7 +530,8 @@ def w_softmax_loss(features, weights, labels, *, alpha: float) -> jax.Array:
 
     Degenerate case: ``w_j = -w_y`` with ``alpha = 1`` makes the denominator 0;
     it is floored at ``sqrt(1e-12)`` and the numerator is then 0 as well, so
-    ``f_j = 0`` with a finite gradient.
+    ``f_j = 0``, with a zero gradient (as for any biased weight whose norm is
+    below the norm floor, ``sqrt(eps)`` of the compute dtype).
 
     Args:
       features: (B, D) float features (not normalised).
@@ -484,9 +543,10 @@ def w_softmax_loss(features, weights, labels, *, alpha: float) -> jax.Array:
       (B,) per-sample loss.
 
     References:
-      w-softmax.txt section 4.2 (eqs. 1, 10-13, Algorithm 1) and section 4.3;
-      formulas.md section 3 (the equations were lost in the text extraction and
-      are reconstructed from the paper's stated properties).
+      Li and Wang, "Learning Discriminative Features Via Weights-biased Softmax
+      Loss", section 4.2 (eqs. 1, 10-13, Algorithm 1) and section 4.3 (the
+      equations were lost in the text extraction and are reconstructed from the
+      paper's stated properties).
 
     Example:
       >>> import jax.numpy as jnp
@@ -494,7 +554,7 @@ def w_softmax_loss(features, weights, labels, *, alpha: float) -> jax.Array:
       >>> round(float(w_softmax_loss(x, w, jnp.array([0]), alpha=0.0)[0]), 4)
       0.3133
     """
-    features, weights, labels = _check_fwl(features, weights, labels)
+    features, weights, labels, valid = _check_fwl(features, weights, labels)
     _check_alpha(alpha)
     w = _l2_normalize(weights)
     z = features @ w.T                                              # (B, K)
@@ -502,16 +562,23 @@ def w_softmax_loss(features, weights, labels, *, alpha: float) -> jax.Array:
     z_y = _take_target(z, labels)                                   # (B,)
     g_y = gram[labels]                                              # (B, K): G[y_i, j]
     denom_sq = 1.0 + alpha * alpha + 2.0 * alpha * g_y
-    f = (z + alpha * z_y[:, None]) * jax.lax.rsqrt(jnp.maximum(denom_sq, _NORM_EPS))
+    num = z + alpha * z_y[:, None]
+    # ||w^_j + alpha w^_y||^2 at or below the norm floor (w_j = -w_y, alpha = 1): the
+    # value keeps the 1e-12 floor, the gradient is 0 (it would be ~1/sqrt(1e-12)).
+    floor = norm_floor(denom_sq.dtype)
+    small = denom_sq <= floor * floor
+    live = jnp.where(small, 0.0, num) * jax.lax.rsqrt(jnp.where(small, 1.0, denom_sq))
+    frozen = jax.lax.stop_gradient(num * jax.lax.rsqrt(jnp.maximum(denom_sq, _NORM_EPS)))
+    f = jnp.where(small, frozen, live)
     f = _replace_target(f, labels, z_y)
-    return softmax_cross_entropy(f, labels)
+    return nan_rows(_ce(f, labels), valid)
 
 
 def w_softmax_logits(features, weights) -> jax.Array:
     r"""Test-time W-Softmax logits: :math:`f_j = \hat w_j \cdot x`, (B, K).
 
     The original (unbiased) normalised class weights, no bias, x unnormalised
-    (w-softmax.txt section 4.2, "In testing phase, w~ is replaced by original
+    (W-Softmax paper, section 4.2, "In testing phase, w~ is replaced by original
     weights"). ``argmax`` gives the prediction.
 
     .. math::
@@ -526,7 +593,8 @@ def w_softmax_logits(features, weights) -> jax.Array:
       (B, K) logits.
 
     References:
-      w-softmax.txt, section 4.2.
+      Li and Wang, "Learning Discriminative Features Via Weights-biased Softmax
+      Loss", section 4.2.
     """
     features = as_float_array(features, "features")
     weights = as_float_array(weights, "weights")
@@ -546,7 +614,7 @@ def min_fc_units(num_classes: int) -> int:
     K unit vectors with all pairwise angles equal (inner product -1/(K-1), the
     regular simplex) have the Gram matrix
     :math:`\tfrac{K}{K-1} I - \tfrac{1}{K-1} \mathbf{1}\mathbf{1}^T` of rank
-    K - 1, so they exist in R^n iff n >= K - 1 (w-softmax.txt section 3,
+    K - 1, so they exist in R^n iff n >= K - 1 (W-Softmax paper, section 3,
     eqs. 2-7 and Assumption 1).
 
     Args:
@@ -556,7 +624,8 @@ def min_fc_units(num_classes: int) -> int:
       K - 1.
 
     References:
-      w-softmax.txt, section 3 (eqs. 2-7, Assumption 1).
+      Li and Wang, "Learning Discriminative Features Via Weights-biased Softmax
+      Loss", section 3 (eqs. 2-7, Assumption 1).
     """
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
             or num_classes < 2:
@@ -571,7 +640,8 @@ def _check_centers(features, labels, centers):
     features, centers = check_features_and_rows(features, centers, "centers")
     centers = centers.astype(compute_dtype(centers))
     labels = check_labels(labels, features.shape[0], centers.shape[0])
-    return features, labels, centers
+    labels, valid = clip_labels(labels, centers.shape[0])
+    return features, labels, centers, valid
 
 
 def center_loss(features, labels, centers, *, stop_center_gradient: bool = True) -> jax.Array:
@@ -579,7 +649,7 @@ def center_loss(features, labels, centers, *, stop_center_gradient: bool = True)
 
     The paper sums over the mini-batch (``L_C = 1/2 sum_i ||x_i - c_{y_i}||^2``)
     and weights it against softmax CE by lambda; the mean of this (B,) vector
-    is formulas.md's ``1/2 mean ||x_i - c_{y_i}||^2``. The centres are NOT
+    is ``1/2 mean ||x_i - c_{y_i}||^2``. The centres are NOT
     learned through this loss's gradient in the paper: they follow
     :func:`center_update`. So by default the gradient into ``centers`` is
     stopped (``stop_center_gradient=False`` lets it through).
@@ -602,13 +672,13 @@ def center_loss(features, labels, centers, *, stop_center_gradient: bool = True)
       >>> float(center_loss(jnp.array([[1.0, 2.0]]), jnp.array([0]), jnp.zeros((3, 2)))[0])
       2.5
     """
-    features, labels, centers = _check_centers(features, labels, centers)
+    features, labels, centers, valid = _check_centers(features, labels, centers)
     dtype = compute_dtype(features, centers)
     c = centers.astype(dtype)
     if stop_center_gradient:
         c = jax.lax.stop_gradient(c)
     diff = features.astype(dtype) - c[labels]
-    return 0.5 * jnp.sum(diff * diff, axis=-1)
+    return nan_rows(0.5 * jnp.sum(diff * diff, axis=-1), valid)
 
 
 def center_update(centers, features, labels, *, alpha: float = 0.5, where=None,
@@ -644,7 +714,7 @@ def center_update(centers, features, labels, *, alpha: float = 0.5, where=None,
       >>> c.ravel().tolist()
       [1.5, 0.0]
     """
-    features, labels, centers = _check_centers(features, labels, centers)
+    features, labels, centers, valid = _check_centers(features, labels, centers)
     _check_number(alpha, "alpha", low=0.0)
     if not isinstance(alpha, jax.core.Tracer) and float(alpha) > 1.0:
         raise ValueError(f"`alpha` must lie in [0, 1] (Wen et al.), got {alpha!r}.")
@@ -652,14 +722,14 @@ def center_update(centers, features, labels, *, alpha: float = 0.5, where=None,
     x = jax.lax.stop_gradient(features.astype(dtype))
     c = centers.astype(dtype)
     k = c.shape[0]
-    weight = jnp.ones(x.shape[0], dtype)
+    weight = valid.astype(dtype)  # rows with out-of-range (traced) labels are ignored
     if where is not None:
         where = jnp.asarray(where)
         if where.shape != (x.shape[0],) or where.dtype != jnp.bool_:
             raise ValueError(
                 f"`where` must be a bool array of shape ({x.shape[0]},), got "
                 f"{where.dtype}{tuple(where.shape)}.")
-        weight = where.astype(dtype)
+        weight = weight * where.astype(dtype)
     counts = jax.ops.segment_sum(weight, labels, num_segments=k)           # (K,)
     sums = jax.ops.segment_sum(x * weight[:, None], labels, num_segments=k)  # (K, D)
     if axis_name is not None:
@@ -709,7 +779,7 @@ def complement_entropy(logits, labels, *,
 
     References:
       Chen, Chen, Hsu, Li, Wang, Hsu, "Complement Objective Training", ICLR
-      2019, eq. 2 and Algorithm 1. formulas.md section 4.
+      2019, eq. 2 and Algorithm 1.
 
     Example:
       >>> import jax.numpy as jnp
@@ -728,6 +798,7 @@ def complement_entropy(logits, labels, *,
     if normalize == "log" and num_classes < 3:
         raise ValueError("`normalize='log'` needs K >= 3 classes (log(K - 1) = 0 for K = 2).")
     labels = check_labels(labels, logits.shape[0], num_classes)
+    labels, valid = clip_labels(labels, num_classes)
     target = jax.nn.one_hot(labels, num_classes, dtype=bool)
     masked = jnp.where(target, -jnp.inf, logits)
     log_q = jax.nn.log_softmax(masked, axis=-1)
@@ -738,4 +809,4 @@ def complement_entropy(logits, labels, *,
         h = h / num_classes
     elif normalize == "log":
         h = h / math.log(num_classes - 1)
-    return h
+    return nan_rows(h, valid)

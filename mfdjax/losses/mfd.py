@@ -1,7 +1,8 @@
 """Multi-stage feature decorrelation (MFD) loss and its correlation diagnostics.
 
-Source: mfd-loss.txt (Multi-stage Feature Decorrelation Constraints), eqs. 5-7,
-and /work/shared/notes/formulas.md section 1.
+Source: Q. Zhu, H. Wang, X. Zu and C. Liu, "Multi-stage feature decorrelation
+constraints for improving CNN classification performance", eqs. 5-7, and the
+authors' public PyTorch code (the ``variant="reference"`` option).
 
 For one activation ``A`` of shape (B, P, C) (B batch, P spatial positions or
 tokens, C channels; a (B, H, W, C) or (B, C) map is reshaped to that layout):
@@ -14,7 +15,7 @@ tokens, C channels; a (B, H, W, C) or (B, C) map is reshaped to that layout):
 
 Eq. 7 sums L_MFD over the chosen stages and weights it by lambda (the caller's).
 
-Implementation notes (measured figures in BUILD_NOTES.md):
+Implementation notes (measured figures in the repository's build notes):
 
 * The only C^2 * B*P work is the Gram ``X^T X``. The per-map loss is a
   ``jax.custom_jvp`` whose rule computes, next to the value, ``dL/dG = M`` in
@@ -27,15 +28,27 @@ Implementation notes (measured figures in BUILD_NOTES.md):
   derivatives still work (the rule is made of differentiable ops).
   :func:`feature_correlation` (a (C, C) output) uses a custom_jvp Gram with the
   tangent ``S + S^T``, ``S = X^T dA`` instead.
-* Batch sums and the C x C row sums are products with a vector of ones: on
+* Batch means and the C x C row sums are products with a constant vector: on
   XLA:CPU a ``jnp.sum`` over the short batch axis was ~10x slower than the
-  matrix-vector product (measured, BUILD_NOTES.md).
+  matrix-vector product (measured).
 * Centring is an explicit elementwise pass (O(B P C)); the shortcut
   ``G = A^T A - B M^T M`` is avoided because it cancels catastrophically when a
   channel's mean is large against its spread (ReLU maps with a large offset).
+* Each channel is first multiplied by a power of two that brings its largest
+  ``|A|`` into [0.5, 1) (exact: no rounding). The Pearson matrix is invariant
+  to per-channel scaling, so nothing changes in exact arithmetic, but no
+  finite input can overflow or underflow in the batch mean, the centred values
+  or the Gram, in any dtype (float32 maps of 1e20, float16 maps near 65504).
+  The gradient takes the factor back per channel, after the one product.
 * Half-precision (bf16/fp16) maps are centred in float32 and the centred values
   are fed to the Gram in the input dtype with float32 accumulation
   (``preferred_element_type``), as a mixed-precision matmul does.
+* Dead channels (``variant="paper"``): the centring leaves a residual batch mean
+  ``r`` that is pure rounding error (0 in exact arithmetic) and adds
+  ``N sum_p r_p^2`` to ``G_ii``. This is measured (one more batch mean) and a
+  channel is dead when ``G_ii <= 16 N sum_p r_p^2`` (its spread within 4x the
+  centring's own error): exactly-constant channels are always dead, a channel
+  such as ``3000 + (unit noise)`` in float32 is alive.
 * With ``axis_name`` (inside ``shard_map``/``pmap`` over a data axis) the batch
   sums and the Gram are ``psum``-ed, so every device gets the correlation of the
   GLOBAL batch. Under plain ``jit`` with a batch-sharded input no axis name is
@@ -45,6 +58,7 @@ Implementation notes (measured figures in BUILD_NOTES.md):
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Hashable
 
@@ -60,6 +74,9 @@ __all__ = ["feature_correlation", "mfd_loss", "mean_abs_correlation"]
 _VARIANTS = ("paper", "reference")
 # The reference code's clamp on the product of the two (1/P-scaled) norms.
 _REFERENCE_CLAMP = 1e-12
+# A channel is dead when its centred energy is at most this factor times what the
+# rounding error of the centring alone contributes (its std below 4x that error).
+_NOISE_FACTOR = 16.0
 
 AxisName = Hashable | tuple[Hashable, ...] | None
 
@@ -73,7 +90,8 @@ def _check_variant(variant: str) -> None:
     if variant not in _VARIANTS:
         raise ValueError(
             f"`variant` must be one of {_VARIANTS}, got {variant!r}: 'paper' treats "
-            "zero-variance channels as uncorrelated (relative test, see `dead_tol`); "
+            "zero-variance channels as uncorrelated (a rounding-level test, see "
+            "`dead_tol`); "
             "'reference' clamps the norm product at 1e-12 as the authors' code does."
         )
 
@@ -148,18 +166,22 @@ def _psum(x, axis_name):
     return x if axis_name is None else lax.psum(x, axis_name)
 
 
-def _batch_sum(a: jax.Array) -> jax.Array:
-    """``sum_k a[k]`` over the leading axis, in the compute dtype.
+def _batch_mean(a: jax.Array, count: int) -> jax.Array:
+    """``sum_k a[k] / count`` over the leading axis, in the compute dtype.
 
-    Written as a product with a vector of ones (exact weights, full-precision
-    products, compute-dtype accumulation): XLA:CPU runs this ~10x faster than
-    ``jnp.sum(a, axis=0)`` over a short leading axis (measured, BUILD_NOTES.md).
-    ``Precision.HIGHEST`` keeps a GPU from using TF32, which would put a 1e-3
-    relative error into the mean and hence into the centred values.
+    Written as a product with a constant compute-dtype vector ``1 / count``
+    (half inputs are converted; no product or partial sum can overflow, since
+    each term is divided before it is added): XLA:CPU runs this ~10x faster than
+    ``jnp.sum(a, axis=0)`` over a short leading axis (measured). The division
+    is inside the product on purpose: a separate ``/ count`` would be fused
+    into each consumer, where the compiler may contract it with the centring's
+    subtraction into an FMA in one fusion and not in another, so that two
+    copies of the "same" centred values differ in their last bits. ``Precision.HIGHEST`` keeps a GPU from
+    using TF32, which would put a 1e-3 relative error into the mean.
     """
     cdt = compute_dtype(a)
-    ones = jnp.ones((a.shape[0],), a.dtype)
-    return lax.dot_general(ones, a, (((0,), (0,)), ((), ())),
+    weights = jnp.full((a.shape[0],), 1.0 / count, cdt)
+    return lax.dot_general(weights, a, (((0,), (0,)), ((), ())),
                            precision=lax.Precision.HIGHEST, preferred_element_type=cdt)
 
 
@@ -170,35 +192,84 @@ def _row_sum(t: jax.Array) -> jax.Array:
                            precision=lax.Precision.HIGHEST, preferred_element_type=t.dtype)
 
 
+def _pow2_inverse(amax: jax.Array) -> jax.Array:
+    """Per-channel power of two ``2**-e`` with ``amax * 2**-e`` in [0.5, 1) (1 where amax = 0).
+
+    A power of two, so scaling by it is exact (no rounding enters the centring).
+    It is built from its bits, not with ``pow``/``exp2``, which XLA may evaluate
+    slightly differently in different fusions of one program. ``e`` is clipped to
+    the dtype's normal range so the factor never under- or overflows (a channel
+    far outside that range then lands near, not in, [0.5, 1)).
+    """
+    info = jnp.finfo(amax.dtype)
+    _, e = jnp.frexp(amax)
+    bias = int(info.maxexp) - 1
+    e = jnp.clip(e, 2 - bias, bias - 1)
+    itype = jnp.int64 if info.bits == 64 else jnp.int32
+    bits = lax.shift_left((bias - e).astype(itype), jnp.asarray(int(info.nmant), itype))
+    return jnp.where(amax > 0, lax.bitcast_convert_type(bits, amax.dtype), 1.0)
+
+
 def _centre(a: jax.Array, axis_name: AxisName):
-    """Per-position GLOBAL batch mean ``m`` (P, C) and centred ``X`` (B, P, C)."""
+    """Scaled, centred map of ``a`` (B, P, C) and the statistics of that centring.
+
+    Returns ``(x, scale, noise, msq)``:
+
+    * ``scale`` (C,): ``2**-e`` per channel (:func:`_pow2_inverse` of the
+      channel's GLOBAL max ``|a|``), so ``a * scale`` lies in [-1, 1] whatever the
+      dtype and magnitude of ``a`` (no overflow in the batch sum, the centred
+      values or the Gram; float16 maps near float16's maximum stay finite);
+    * ``x`` (B, P, C): ``a * scale - m`` in ``a``'s dtype, ``m`` the per-position
+      global batch mean of ``a * scale``;
+    * ``noise`` (C,): ``N * sum_p r_p**2`` with ``r = mean_k x`` the residual mean
+      left by rounding (0 in exact arithmetic). It is what the rounding error of
+      the centring adds to ``diag(X^T X)``: a constant channel gives exactly that
+      much and no more, which is what the dead-channel test compares with;
+    * ``msq`` (C,): ``N * sum_p m_p**2``, so that ``diag(G) + msq`` is the raw
+      energy ``sum a**2`` (scaled), for the optional relative ``dead_tol`` test.
+
+    Every factor is per channel, so the Pearson matrix of ``x`` is that of ``a``;
+    the three statistics carry no gradient.
+    """
     cdt = compute_dtype(a)
     count = a.shape[0] * _global_batch(axis_name)
-    m = _psum(_batch_sum(a), axis_name) / count
-    x = (a.astype(cdt) - m).astype(a.dtype)
-    return x, m
+    amax = jnp.max(jnp.abs(a), axis=(0, 1)).astype(cdt)
+    if axis_name is not None:
+        amax = lax.pmax(amax, axis_name)
+    scale = lax.stop_gradient(_pow2_inverse(amax))
+    # The mean is taken on the raw map and scaled after: both products with the
+    # power of two are exact, so every fusion that recomputes X rounds it alike
+    # (and the raw map is read once, not first copied scaled).
+    m = _psum(_batch_mean(a, count), axis_name) * scale
+    xc = (a.astype(cdt) * scale - m).astype(a.dtype)
+    r = _psum(_batch_mean(xc, count), axis_name)
+    noise = count * jnp.sum(jnp.square(r), axis=0)
+    msq = count * jnp.sum(jnp.square(m), axis=0)
+    stats = lax.stop_gradient((scale, noise, msq))
+    return xc, *stats
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
-def _centred_gram(a: jax.Array, axis_name: AxisName, precision) -> tuple[jax.Array, jax.Array]:
-    """``(G, m)``: centred Gram ``X^T X`` (C, C) and batch mean (P, C) of ``a`` (B, P, C)."""
-    x, m = _centre(a, axis_name)
-    g = _psum(_contract_rows(x, x, precision, m.dtype), axis_name)
-    return 0.5 * (g + g.T), m
+def _centred_gram(a: jax.Array, axis_name: AxisName, precision):
+    """``(G, scale, noise, msq)``: Gram ``X^T X`` (C, C) of the scaled centred map and
+    the per-channel statistics of :func:`_centre` (which carry no tangent)."""
+    x, scale, noise, msq = _centre(a, axis_name)
+    g = _psum(_contract_rows(x, x, precision, scale.dtype), axis_name)
+    return 0.5 * (g + g.T), scale, noise, msq
 
 
 @_centred_gram.defjvp
 def _centred_gram_jvp(axis_name, precision, primals, tangents):
     (a,), (da,) = primals, tangents
-    x, m = _centre(a, axis_name)
-    g = _psum(_contract_rows(x, x, precision, m.dtype), axis_name)
-    count = a.shape[0] * _global_batch(axis_name)
-    dm = _psum(_batch_sum(da), axis_name) / count
-    # d(X^T X) = X^T dX + dX^T X with dX = dA - mean_k dA; since sum_k X[k] = 0,
-    # X^T dX = X^T dA. Linear in dA through one product, so its transpose is the
-    # single product dA_bar = X (G_bar + G_bar^T).
-    s = _psum(_contract_rows(x, da.astype(x.dtype), precision, m.dtype), axis_name)
-    return (0.5 * (g + g.T), m), (s + s.T, dm)
+    x, scale, noise, msq = _centre(a, axis_name)
+    g = _psum(_contract_rows(x, x, precision, scale.dtype), axis_name)
+    # X = A * scale - mean_k(A * scale), so dX = dA * scale - mean_k(dA * scale); since
+    # sum_k X[k] = 0, X^T dX = X^T (dA * scale). Linear in dA through one product, so
+    # its transpose is the single product dA_bar = (X (G_bar + G_bar^T)) * scale.
+    ds = (da.astype(scale.dtype) * scale).astype(x.dtype)
+    s = _psum(_contract_rows(x, ds, precision, scale.dtype), axis_name)
+    zeros = (jnp.zeros_like(scale), jnp.zeros_like(noise), jnp.zeros_like(msq))
+    return (0.5 * (g + g.T), scale, noise, msq), (s + s.T, *zeros)
 
 
 # --------------------------------------------------------------------------- #
@@ -206,33 +277,41 @@ def _centred_gram_jvp(axis_name, precision, primals, tangents):
 # --------------------------------------------------------------------------- #
 
 
-def _pearson_terms(g, m, *, count, n_pos, variant, dead_tol):
-    """``F = G * W`` and the pieces of its derivative, from the Gram ``g`` (C, C).
+def _pearson_terms(g, scale, noise, msq, *, n_pos, variant, dead_tol):
+    """``F = G * W`` and the pieces of its derivative, from the scaled Gram ``g`` (C, C).
 
     Returns ``(f, w, u, invd, alive)``: ``f`` the Pearson matrix (diagonal not yet
     fixed), ``w`` (C, C) the factor with ``F_ij = G_ij W_ij`` (its derivative in
     ``G_ij``), ``u`` (C, C) where ``W`` depends on ``d = diag(G)`` (there
     ``dF_ij/dd_i = -F_ij / (2 d_i)``), ``invd`` = ``1/d`` where used (else 0) and
-    ``alive`` (C,) for the paper's diagonal. No branch evaluates ``rsqrt(0)`` or
-    ``1/0``, so every derivative is finite.
+    ``alive`` (C,) for the paper's diagonal. No branch evaluates ``rsqrt(0)``,
+    ``log(0)`` or ``1/0`` on a differentiated path, so every derivative is finite.
     """
     d = jnp.diagonal(g)
+    dn = lax.stop_gradient(d)
     if variant == "reference":
-        # (G_ij / P) / sqrt(max(d_i d_j / P^2, 1e-12)) == G_ij / sqrt(max(d_i d_j, 1e-12 P^2)).
-        dd = d[:, None] * d[None, :]
-        floor = _REFERENCE_CLAMP * float(n_pos) ** 2
-        u = lax.stop_gradient(dd) > floor
-        w = lax.rsqrt(jnp.maximum(dd, floor))
-        alive = lax.stop_gradient(d) > 0
-        invd = jnp.where(alive, 1.0 / jnp.where(alive, d, 1.0), 0.0)
-        return g * w, w, u, invd, alive
-    # Paper: a channel whose centred energy is at rounding level against its raw
-    # energy sum_k A_i^2 = G_ii + N * sum_p m_pi^2 is "dead": its row/column of F is
-    # exactly 0. The test is relative (invariant to per-channel scaling) and the
+        # The authors' F_ij = (G_ij / P) / max(n_i n_j, 1e-12), n_i = sqrt(G_ii / P) the
+        # 1/P-scaled norm of the UNscaled map: G_ii(raw) = d_i / scale_i^2. Written as
+        # F = G_ij / sqrt(d_i d_j) * min(1, n_i n_j / 1e-12), the ratio taken in logs so
+        # that no product of norms can overflow or underflow.
+        alive = dn > 0
+        r = jnp.where(alive, lax.rsqrt(jnp.where(alive, d, 1.0)), 0.0)
+        log_n = 0.5 * jnp.log(jnp.where(alive, dn, 1.0) / n_pos) - jnp.log(scale)
+        log_n = jnp.where(alive, log_n, -jnp.inf)
+        excess = log_n[:, None] + log_n[None, :] - math.log(_REFERENCE_CLAMP)
+        u = excess >= 0.0
+        rr = r[:, None] * r[None, :]
+        # Clamped pairs: W = 1 / (1e-12 P scale_i scale_j), constant in G.
+        w = jnp.where(u, rr, lax.stop_gradient(rr * jnp.exp(jnp.minimum(excess, 0.0))))
+        return g * w, w, u, jnp.square(r), alive
+    # Paper: channel i is "dead" (its correlations are "computationally zero") when
+    # its centred energy d_i is not clearly above what the rounding error of the
+    # centring alone puts there (`noise`, measured, see _centre): then its row and
+    # column of F are exactly 0. Scale invariant (both sides scale alike), and the
     # double `where` keeps every gradient finite (no rsqrt(0) on any branch).
-    tol = float(np.sqrt(np.finfo(g.dtype).eps)) if dead_tol is None else float(dead_tol)
-    energy = lax.stop_gradient(d + count * jnp.sum(jnp.square(m), axis=0))
-    alive = lax.stop_gradient(d) > (tol * tol) * energy
+    alive = dn > _NOISE_FACTOR * noise
+    if dead_tol is not None:
+        alive = alive & (dn > float(dead_tol) ** 2 * (dn + msq))
     r = jnp.where(alive, lax.rsqrt(jnp.where(alive, d, 1.0)), 0.0)
     w = r[:, None] * r[None, :]
     u = alive[:, None] & alive[None, :]
@@ -241,10 +320,9 @@ def _pearson_terms(g, m, *, count, n_pos, variant, dead_tol):
 
 def _pearson(a: jax.Array, *, axis_name, variant, dead_tol, precision) -> jax.Array:
     """Pearson matrix (C, C) of one validated map ``a`` (B, P, C)."""
-    g, m = _centred_gram(a, axis_name, precision)
-    f, _, _, _, alive = _pearson_terms(
-        g, m, count=a.shape[0] * _global_batch(axis_name), n_pos=a.shape[1],
-        variant=variant, dead_tol=dead_tol)
+    g, scale, noise, msq = _centred_gram(a, axis_name, precision)
+    f, _, _, _, alive = _pearson_terms(g, scale, noise, msq, n_pos=a.shape[1],
+                                       variant=variant, dead_tol=dead_tol)
     if variant == "reference":
         return f
     return jnp.where(jnp.eye(g.shape[0], dtype=bool), alive.astype(f.dtype), f)
@@ -259,19 +337,19 @@ _REDUCTIONS = {
 }
 
 
-def _loss_and_cotangent(g, m, *, count, n_pos, variant, dead_tol, reduction):
+def _loss_and_cotangent(g, scale, noise, msq, *, n_pos, variant, dead_tol, reduction):
     """Loss ``sum_{i!=j} phi(F_ij) / K`` and ``M = dL/dG`` (C, C), K = C (C - 1).
 
     ``M_ij = phi'(F_ij) W_ij / K`` (i != j) and
     ``M_ii = -(1/K) sum_{j != i} phi'(F_ij) F_ij u_ij / d_i``; for a symmetric G,
-    ``dL = <M, dG>`` with ``dG = S + S^T``, ``S = X^T dA``, so ``dL/dA = 2 X M``.
+    ``dL = <M, dG>`` with ``dG = S + S^T``, ``S = X^T dX``, so ``dL/dX = 2 X M``.
     Written so that XLA needs two passes over (C, C) data: one row reduction and
     one pass writing M (F = G * W is recomputed inside each, never stored).
     """
     c = g.shape[0]
     k = c * (c - 1)
     phi, dphi, degree = _REDUCTIONS[reduction]
-    _, w, u, invd, _ = _pearson_terms(g, m, count=count, n_pos=n_pos, variant=variant,
+    _, w, u, invd, _ = _pearson_terms(g, scale, noise, msq, n_pos=n_pos, variant=variant,
                                       dead_tol=dead_tol)
     off = ~jnp.eye(c, dtype=bool)
     f = g * w
@@ -287,34 +365,35 @@ def _loss_and_cotangent(g, m, *, count, n_pos, variant, dead_tol, reduction):
 
 
 def _map_loss_value(a, axis_name, variant, dead_tol, precision, reduction):
-    x, m = _centre(a, axis_name)
-    g = _psum(_contract_rows(x, x, precision, m.dtype), axis_name)
-    return x, m, g, _loss_and_cotangent(
-        g, m, count=a.shape[0] * _global_batch(axis_name), n_pos=a.shape[1],
-        variant=variant, dead_tol=dead_tol, reduction=reduction)
+    x, scale, noise, msq = _centre(a, axis_name)
+    g = _psum(_contract_rows(x, x, precision, scale.dtype), axis_name)
+    return x, scale, _loss_and_cotangent(
+        g, scale, noise, msq, n_pos=a.shape[1], variant=variant, dead_tol=dead_tol,
+        reduction=reduction)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4, 5))
 def _map_loss_core(a, axis_name, variant, dead_tol, precision, reduction):
     """Off-diagonal mean of ``phi(F)`` for one (B, P, C) map, with a one-matmul gradient."""
-    return _map_loss_value(a, axis_name, variant, dead_tol, precision, reduction)[3][0]
+    return _map_loss_value(a, axis_name, variant, dead_tol, precision, reduction)[2][0]
 
 
 @_map_loss_core.defjvp
 def _map_loss_core_jvp(axis_name, variant, dead_tol, precision, reduction, primals, tangents):
     (a,), (da,) = primals, tangents
-    x, _, _, (loss, cot) = _map_loss_value(a, axis_name, variant, dead_tol, precision,
-                                           reduction)
-    # dL/dA = 2 X M: ONE (B*P, C) x (C, C) product, produced in A's own layout, so
+    x, scale, (loss, cot) = _map_loss_value(a, axis_name, variant, dead_tol, precision,
+                                            reduction)
+    # dL/dA = (2 X M) * scale: ONE (B*P, C) x (C, C) product, produced in A's own layout,
+    # then a per-channel factor (fused into the elementwise pass that follows), so
     # reverse mode needs no transposes and no centring pass (X is already centred).
     # M's entries scale like 1 / (K sqrt(G_ii G_jj)): fine in bf16 (float32's
-    # exponent range) but they can underflow in float16, so fp16 maps take this
-    # product in float32.
+    # exponent range) but they can overflow or underflow in float16, so fp16 maps
+    # take this product in float32.
     if x.dtype == jnp.float16:
         x = x.astype(loss.dtype)
     abar = lax.dot_general(x, (2.0 * cot).astype(x.dtype), (((2,), (0,)), ((), ())),
                            precision=precision, preferred_element_type=loss.dtype)
-    dloss = _psum(jnp.sum(abar * da.astype(abar.dtype)), axis_name)
+    dloss = _psum(jnp.sum(abar * (da.astype(abar.dtype) * scale)), axis_name)
     return loss, dloss
 
 
@@ -348,14 +427,17 @@ def feature_correlation(
     where ``X`` is flattened to (B*P, C): each channel's 2-D map is centred by its
     per-position batch mean and the inner products are summed over the batch.
 
-    Zero-variance ("dead") channels: mfd-loss.txt says their correlation "is
-    computationally zero". With ``variant="paper"`` channel ``i`` is dead when
-    ``G_ii <= dead_tol**2 * sum_k A_i^2`` (its standard deviation is below
-    ``dead_tol`` times its root-mean-square, i.e. the centred values are rounding
-    noise); its row and column of F are exactly 0 (diagonal included) and all
-    gradients stay finite. Alive channels have ``F_ii = 1`` exactly.
+    Zero-variance ("dead") channels: the paper says their correlation "is
+    computationally zero". With ``variant="paper"`` channel ``i`` is dead when its
+    centred energy ``G_ii`` is within 16 times what the rounding error of the
+    centring alone puts there (measured as the residual batch mean of the
+    computed ``X``; see the module notes), i.e. its spread is not distinguishable
+    from rounding noise; its row and column of F are exactly 0 (diagonal
+    included) and all gradients stay finite. Alive channels have ``F_ii = 1``
+    exactly. The test does not depend on the scale or offset of the channel.
     With ``variant="reference"`` the authors' PyTorch code is followed instead:
-    ``F_ij = (G_ij / P) / sqrt(max(G_ii G_jj / P^2, 1e-12))`` (an absolute clamp, not
+    with the 1/P-scaled norms :math:`n_i = \sqrt{G_{ii} / P}`,
+    :math:`F_{ij} = (G_{ij} / P) / \max(n_i n_j, 10^{-12})` (an absolute clamp, not
     invariant to the scale of the features; the diagonal is not forced to 1).
 
     Args:
@@ -372,9 +454,10 @@ def feature_correlation(
         transposes to psum) it is ``num_devices`` times that slice, which makes
         ``lax.pmean`` of per-device parameter gradients exact.
       variant: ``"paper"`` (default) or ``"reference"`` (see above).
-      dead_tol: relative threshold of the dead-channel test (``variant="paper"``);
-        ``None`` means ``sqrt(finfo(compute dtype).eps)`` (3.5e-4 in float32,
-        1.5e-8 in float64). ``0.0`` marks only exactly-constant channels dead.
+      dead_tol: an optional, additional relative threshold (``variant="paper"``):
+        a channel whose standard deviation is at most ``dead_tol`` times its
+        root-mean-square (``G_ii <= dead_tol**2 * sum_k A_i^2``) is dead too.
+        ``None`` (default) or ``0.0``: only the rounding-level test above.
       precision: passed to the Gram's ``lax.dot_general`` (e.g.
         ``lax.Precision.HIGHEST`` to avoid TF32 on GPUs).
 
@@ -420,7 +503,7 @@ def mfd_loss(
     dead_tol: float | None = None,
     precision: lax.PrecisionLike = None,
 ) -> jax.Array:
-    r"""Multi-stage feature decorrelation loss (mfd-loss.txt eqs. 5 and 7).
+    r"""Multi-stage feature decorrelation loss (eqs. 5 and 7 of the MFD paper).
 
     .. math::
 
@@ -441,7 +524,8 @@ def mfd_loss(
         :func:`feature_correlation`).
       variant: ``"paper"`` or ``"reference"`` dead-channel handling (see
         :func:`feature_correlation`).
-      dead_tol: relative dead-channel threshold (see :func:`feature_correlation`).
+      dead_tol: optional extra relative dead-channel threshold (see
+        :func:`feature_correlation`).
       precision: ``lax.dot_general`` precision of the Gram products.
 
     Returns:
@@ -489,7 +573,7 @@ def mean_abs_correlation(
 
         \overline{|F|} = \frac{\sum_{i} \sum_{j \ne i} |F_{ij}|}{C (C - 1)}
 
-    The diagnostic of mfd-loss.txt Tables I/III (absolute values so that positive
+    The diagnostic of the MFD paper's Tables I/III (absolute values so that positive
     and negative coefficients do not cancel): Softmax-trained ResNet50 on
     CIFAR-100 gives 0.189, 0.142, 0.120, 0.053, 0.094 for stages 0-4.
 

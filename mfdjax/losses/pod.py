@@ -1,12 +1,11 @@
 """POD loss family: PEDCC centroids, Cosine / NaC / SC / POD losses, PEDCC-Loss.
 
-Source: pod-loss.txt (Zhu et al., "A Softmax-free Loss Function Based on
-Predefined Optimal-distribution of Latent Features for Deep Learning
-Classifier"), section 3, eqs. 2-4, 9-20; the authors' PyTorch reference code
+Source: Q. Zhu and X. Zu, "A Softmax-free Loss Function Based on Predefined
+Optimal-distribution of Latent Features for Deep Learning Classifier" (the POD
+paper), section 3, eqs. 2-4, 9-20; the authors' PyTorch reference code
 (github.com/TianYuZu/POD-Loss, ``train.py``) and, for the PEDCC-Loss baseline,
 github.com/ZLeopard/PEDCC-Loss. Where paper and reference code disagree, the
-default follows the paper and ``variant="reference"`` reproduces the code
-(see /work/shared/notes/formulas.md section 2).
+default follows the paper and ``variant="reference"`` reproduces the code.
 
 Shapes: features ``x`` (B, n), integer labels (B,), centroids (k, n) -- one
 row per class, as every class-weight matrix in mfdjax. Centroid rows are
@@ -14,6 +13,13 @@ normalised inside every loss (the paper's :math:`\\tilde p`), so a raw PEDCC
 matrix or one from :func:`pedcc` (already unit rows) gives the same result.
 Per-sample losses return (B,); batch-level losses (SC, POD, PEDCC-Loss) a
 scalar. Half-precision inputs are computed in float32.
+
+Numerics: every normalisation keeps the paper's epsilon in its value but a row
+whose norm is at most ``sqrt(eps)`` of the compute dtype (an all-zero feature, a
+dead sample) gets a zero gradient instead of ~1e12 (``_numerics.normalize_rows``).
+Labels: concrete labels outside [0, k) raise a ValueError; traced ones follow
+one rule for all losses: such rows give NaN (the whole scalar for SC, POD and
+PEDCC-Loss, unless the row is masked out by ``where``) with a zero gradient.
 """
 
 from __future__ import annotations
@@ -36,6 +42,13 @@ from mfdjax.losses._checks import (
     check_ndim,
     check_positive,
 )
+from mfdjax.losses._numerics import (
+    clip_labels,
+    nan_rows,
+    nan_unless_all,
+    normalize_rows,
+    safe_norm,
+)
 
 __all__ = [
     "NAC_ALPHA",
@@ -51,15 +64,15 @@ __all__ = [
     "sc_loss",
 ]
 
-#: alpha of the NaC schedule delta(e, M) = alpha * e * M (pod-loss.txt section 3.1.3).
+#: alpha of the NaC schedule delta(e, M) = alpha * e * M (POD paper, section 3.1.3).
 NAC_ALPHA = 0.01
-#: Paper: M, the mean feature norm, starts at 0.05 (pod-loss.txt, after eq. 16).
+#: Paper: M, the mean feature norm, starts at 0.05 (POD paper, after eq. 16).
 NAC_INITIAL_MEAN_NORM = 0.05
 #: Reference code: delta itself starts at 0.05 (train.py, ``delta = 0.05``).
 NAC_REFERENCE_INITIAL_DELTA = 0.05
 
 _VARIANTS = ("paper", "reference")
-_TINY = 1e-12  # the paper's epsilon (eq. 10-11); also the floor of every norm below
+_TINY = 1e-12  # the paper's epsilon (eq. 10-11); also the floor of every norm's value
 
 
 # --------------------------------------------------------------------------- PEDCC
@@ -108,7 +121,7 @@ def pedcc(num_classes: int, dim: int, *, seed: int = 0) -> np.ndarray:
 
     Args:
       num_classes: k >= 2, the number of classes.
-      dim: n >= k - 1, the feature dimension (pod-loss.txt Table III uses 256
+      dim: n >= k - 1, the feature dimension (the POD paper's Table III uses 256
         for CIFAR-10, 512 for CIFAR-100 / Tiny ImageNet / FaceScrub).
       seed: seed of the random rotation.
 
@@ -119,7 +132,9 @@ def pedcc(num_classes: int, dim: int, *, seed: int = 0) -> np.ndarray:
       ValueError: if k < 2, n < 1, k > 2 with n = 1, or an argument is not an int.
 
     References:
-      pod-loss.txt section 2.1 (theorem of [19]) and section 3.2.
+      Zhu and Zu, "A Softmax-free Loss Function Based on Predefined
+      Optimal-distribution of Latent Features for Deep Learning Classifier",
+      section 2.1 (theorem of its reference [19]) and section 3.2.
 
     >>> p = pedcc(4, 3, seed=0)
     >>> print(p.shape, np.round(p @ p.T, 6)[0])
@@ -156,22 +171,17 @@ def _check_variant(variant: str) -> None:
         raise ValueError(f"`variant` must be one of {_VARIANTS}, got {variant!r}.")
 
 
-def _safe_norm(x: jax.Array, keepdims: bool = False) -> jax.Array:
-    """L2 norm over the last axis whose gradient at 0 is 0 instead of NaN."""
-    sq = jnp.sum(x * x, axis=-1, keepdims=keepdims)
-    positive = sq > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
-
-
 def _unit_rows(x: jax.Array) -> jax.Array:
-    return x / jnp.maximum(_safe_norm(x, keepdims=True), _TINY)
+    """``x / max(||x||, 1e-12)`` per row; zero gradient for rows below the norm floor."""
+    return normalize_rows(x, lambda n: jnp.maximum(n, _TINY))
 
 
-def _prepare(features, labels, centroids):
+def _prepare(features, labels, centroids, where=None):
     """Checks (features, labels, centroids); returns x, y and centroids in x's dtype."""
     x, p = check_features_and_rows(features, centroids, "centroids")
-    y = check_labels(labels, x.shape[0], num_classes=p.shape[0])
-    return x, y, p.astype(x.dtype)
+    where = _check_where(where, x.shape[0])
+    y = check_labels(labels, x.shape[0], num_classes=p.shape[0], where=where)
+    return x, y, p.astype(x.dtype), where
 
 
 def _check_delta(delta, dtype) -> jax.Array:
@@ -219,7 +229,7 @@ def _masked_mean(values, where, axis_name):
 
 
 def cosine_loss(features, labels, centroids, *, eps: float = _TINY) -> jax.Array:
-    r"""Cosine loss of each sample to its class centroid (pod-loss.txt eq. 9-11).
+    r"""Cosine loss of each sample to its class centroid (POD paper, eq. 9-11).
 
     .. math::
 
@@ -227,11 +237,12 @@ def cosine_loss(features, labels, centroids, *, eps: float = _TINY) -> jax.Array
         \qquad L_{Cosine} = \frac1N \sum_i \ell_i
 
     with :math:`\tilde p` the unit-length centroid and :math:`\varepsilon =
-    10^{-12}` (eq. 11). A zero feature gives loss 1 and a finite gradient.
+    10^{-12}` (eq. 11). A zero feature gives loss 1 and a zero gradient (as
+    does any feature of norm below ``sqrt(eps)`` of the compute dtype).
 
     Args:
       features: (B, n) latent features x (FC1's output, not normalised).
-      labels: (B,) integer class indices.
+      labels: (B,) integer class indices in [0, k).
       centroids: (k, n) PEDCC rows (normalised inside).
       eps: the denominator's epsilon.
 
@@ -243,7 +254,7 @@ def cosine_loss(features, labels, centroids, *, eps: float = _TINY) -> jax.Array
     >>> print(np.round(np.asarray(cosine_loss(x, jnp.array([0, 1]), p)), 4))
     [0. 4.]
     """
-    x, y, p = _prepare(features, labels, centroids)
+    x, y, p, _ = _prepare(features, labels, centroids)
     check_positive(eps, "eps")
     return _cosine_core(x, y, p, eps)
 
@@ -252,12 +263,13 @@ def cosine_loss(features, labels, centroids, *, eps: float = _TINY) -> jax.Array
 def _cosine_core(x, y, p, eps):
     # The cores are jitted so that eager calls compile once instead of op by op;
     # under an outer jit they are inlined. Arguments are checked by the callers.
-    cos = jnp.sum(x * _unit_rows(p)[y], axis=-1) / (_safe_norm(x) + eps)
-    return (1.0 - cos) ** 2
+    y, valid = clip_labels(y, p.shape[0])
+    cos = jnp.sum(normalize_rows(x, lambda n: n + eps) * _unit_rows(p)[y], axis=-1)
+    return nan_rows((1.0 - cos) ** 2, valid)
 
 
 def nac_loss(features, labels, centroids, delta, *, variant: str = "paper") -> jax.Array:
-    r"""Norm-adaptive Cosine (NaC) loss (pod-loss.txt eqs. 16-17).
+    r"""Norm-adaptive Cosine (NaC) loss (POD paper, eqs. 16-17).
 
     .. math::
 
@@ -269,7 +281,7 @@ def nac_loss(features, labels, centroids, delta, *, variant: str = "paper") -> j
     train.py): the denominator is the norm of x with delta appended,
     :math:`\sqrt{\|x_i\|^2 + \delta^2}`. Both reduce to the cosine loss at
     delta = 0. The denominator is floored at 1e-12, so x = 0 with delta = 0
-    gives loss 1, not NaN.
+    gives loss 1, not NaN, and a zero gradient.
 
     Args:
       features: (B, n) latent features x (not normalised).
@@ -289,23 +301,27 @@ def nac_loss(features, labels, centroids, delta, *, variant: str = "paper") -> j
     0.0625 0.0026
     """
     _check_variant(variant)
-    x, y, p = _prepare(features, labels, centroids)
+    x, y, p, _ = _prepare(features, labels, centroids)
     return _nac_core(x, y, p, _check_delta(delta, x.dtype), variant)
 
 
 @functools.partial(jax.jit, static_argnums=(4,))
 def _nac_core(x, y, p, delta, variant):
-    dot = jnp.sum(x * _unit_rows(p)[y], axis=-1)
+    y, valid = clip_labels(y, p.shape[0])
     if variant == "paper":
-        denom = jnp.maximum(_safe_norm(x) + delta, _TINY)
+        def denom(n):
+            return jnp.maximum(n + delta, _TINY)
     else:
-        denom = jnp.sqrt(jnp.maximum(jnp.sum(x * x, axis=-1) + delta * delta, _TINY ** 2))
-    return (1.0 - dot / denom) ** 2
+        def denom(n):
+            # sqrt(n^2 + delta^2) without squaring n (no overflow for huge features).
+            return jnp.maximum(jnp.hypot(n, delta), _TINY)
+    cos_na = jnp.sum(normalize_rows(x, denom) * _unit_rows(p)[y], axis=-1)
+    return nan_rows((1.0 - cos_na) ** 2, valid)
 
 
 def sc_loss(features, labels, centroids, *, variant: str = "paper", where=None,
             axis_name=None) -> jax.Array:
-    r"""Self-correlation Constraint (SC) loss (pod-loss.txt eqs. 18-19).
+    r"""Self-correlation Constraint (SC) loss (POD paper, eqs. 18-19).
 
     .. math::
 
@@ -340,8 +356,7 @@ def sc_loss(features, labels, centroids, *, variant: str = "paper", where=None,
     0.0000
     """
     _check_variant(variant)
-    x, y, p = _prepare(features, labels, centroids)
-    where = _check_where(where, x.shape[0])
+    x, y, p, where = _prepare(features, labels, centroids, where)
     if where is None and axis_name is None and x.shape[0] < 2:
         raise ValueError(
             f"`features` must hold at least 2 samples for the (B - 1) normalisation "
@@ -352,6 +367,7 @@ def sc_loss(features, labels, centroids, *, variant: str = "paper", where=None,
 
 @functools.partial(jax.jit, static_argnums=(4, 5))
 def _sc_core(x, y, p, where, variant, axis_name):
+    y, valid = clip_labels(y, p.shape[0])
     d = _unit_rows(x) - _unit_rows(p)[y]
     if where is None:
         count = jnp.asarray(x.shape[0], x.dtype)
@@ -366,12 +382,12 @@ def _sc_core(x, y, p, where, variant, axis_name):
     loss = jnp.sum(off * off)
     if variant == "reference":
         loss = loss / max(n - 1, 1)
-    return loss
+    return nan_unless_all(loss, valid, where, axis_name)
 
 
 def pod_loss(features, labels, centroids, delta, *, lam: float = 1.0,
              variant: str = "paper", where=None, axis_name=None) -> jax.Array:
-    r"""POD loss = NaC + lambda * SC (pod-loss.txt eq. 20).
+    r"""POD loss = NaC + lambda * SC (POD paper, eq. 20).
 
     .. math::
 
@@ -401,8 +417,7 @@ def pod_loss(features, labels, centroids, delta, *, lam: float = 1.0,
     _check_variant(variant)
     if not isinstance(lam, jax.core.Tracer):
         check_positive(lam, "lam", allow_zero=True)
-    x, y, p = _prepare(features, labels, centroids)
-    where = _check_where(where, x.shape[0])
+    x, y, p, where = _prepare(features, labels, centroids, where)
     if where is None and axis_name is None and x.shape[0] < 2:
         raise ValueError(
             f"`features` must hold at least 2 samples for the (B - 1) normalisation "
@@ -413,14 +428,17 @@ def pod_loss(features, labels, centroids, delta, *, lam: float = 1.0,
 
 @functools.partial(jax.jit, static_argnums=(6, 7))
 def _pod_core(x, y, p, delta, lam, where, variant, axis_name):
-    nac = _masked_mean(_nac_core(x, y, p, delta, variant), where, axis_name)
+    per_row = _nac_core(x, y, p, delta, variant)
+    if where is not None:  # masked rows may carry any label: keep their NaN out
+        per_row = jnp.where(where, per_row, 0.0)
+    nac = _masked_mean(per_row, where, axis_name)
     return nac + lam * _sc_core(x, y, p, where, variant, axis_name)
 
 
 def pedcc_loss(features, labels, centroids, *, scale: float = 15.0, margin: float = 0.5,
                lam: float = 1.0, root: float = 1.0, variant: str = "paper", where=None,
                axis_name=None) -> jax.Array:
-    r"""PEDCC-Loss baseline: AM-Softmax on fixed PEDCC weights + MSE (pod-loss.txt eqs. 2-4, 6).
+    r"""PEDCC-Loss baseline: AM-Softmax on fixed PEDCC weights + MSE (POD paper, eqs. 2-4, 6).
 
     .. math::
 
@@ -472,13 +490,13 @@ def pedcc_loss(features, labels, centroids, *, scale: float = 15.0, margin: floa
             check_positive(value, name, allow_zero=name != "scale")
     if not isinstance(root, jax.core.Tracer) and not float(root) >= 1.0:
         raise ValueError(f"`root` (the constraint factor n of eq. 4) must be >= 1, got {root!r}.")
-    x, y, p = _prepare(features, labels, centroids)
-    where = _check_where(where, x.shape[0])
+    x, y, p, where = _prepare(features, labels, centroids, where)
     return _pedcc_core(x, y, p, scale, margin, lam, root, where, variant, axis_name)
 
 
 @functools.partial(jax.jit, static_argnums=(8, 9))
 def _pedcc_core(x, y, p, scale, margin, lam, root, where, variant, axis_name):
+    y, valid = clip_labels(y, p.shape[0])
     p = _unit_rows(p)
     xt = _unit_rows(x)
     cos = xt @ p.T
@@ -494,7 +512,7 @@ def _pedcc_core(x, y, p, scale, margin, lam, root, where, variant, axis_name):
     else:
         mse = _psum(jnp.sum(sq if where is None else jnp.where(where, sq, 0.0)), axis_name)
         term = mse ** root
-    return am + lam * term
+    return nan_unless_all(am + lam * term, valid, where, axis_name)
 
 
 # --------------------------------------------------------------------------- delta schedule
@@ -502,7 +520,7 @@ def _pedcc_core(x, y, p, scale, margin, lam, root, where, variant, axis_name):
 
 def nac_delta(epoch, mean_norm=NAC_INITIAL_MEAN_NORM, *, alpha: float = NAC_ALPHA,
               variant: str = "paper") -> jax.Array:
-    r"""The adaptive additional value delta(e, M) of NaC (pod-loss.txt after eq. 16).
+    r"""The adaptive additional value delta(e, M) of NaC (POD paper, after eq. 16).
 
     .. math::
 
@@ -597,7 +615,7 @@ def nac_norm_stats(features, centroids=None, *, variant: str = "paper", where=No
             raise ValueError(f"`centroids` must have {x.shape[1]} columns like `features`, "
                              f"got shape {tuple(p.shape)}.")
         x = x @ _unit_rows(p.astype(x.dtype)).T
-    norms = _safe_norm(x)
+    norms = safe_norm(x)
     where = _check_where(where, x.shape[0])
     if where is None:
         total, count = jnp.sum(norms), jnp.asarray(x.shape[0], norms.dtype)

@@ -1,8 +1,10 @@
 """Self-supervised decorrelation losses: Barlow Twins and VICReg.
 
 Both are batch-level losses on two embeddings of the same images, ``z1`` and
-``z2`` of shape (N, D), and return a scalar. mfd-loss.txt (eq. 3, section 3.3)
-cites Barlow Twins as the decorrelation loss MFD is contrasted with.
+``z2`` of shape (N, D), and return a scalar. The MFD paper (Zhu, Wang, Zu and
+Liu, "Multi-stage feature decorrelation constraints for improving CNN
+classification performance", eq. 3, section 3.3) cites Barlow Twins as the
+decorrelation loss MFD is contrasted with.
 
 ``axis_name``: under ``shard_map``/``pmap`` with the batch split over a mapped
 axis, pass its name and every batch statistic (means, variances,
@@ -79,8 +81,8 @@ def barlow_twins_loss(z1, z2, *, lam: float = 5e-3, eps: float = 1e-5,
 
     References:
       Zbontar, Jing, Misra, LeCun, Deny, "Barlow Twins: Self-Supervised Learning
-      via Redundancy Reduction", ICML 2021, eq. 1-2 and section 4; mfd-loss.txt
-      eq. 3.
+      via Redundancy Reduction", ICML 2021, eq. 1-2 and section 4; eq. 3 of the
+      MFD paper.
 
     Example:
       >>> import jax.numpy as jnp
@@ -94,10 +96,18 @@ def barlow_twins_loss(z1, z2, *, lam: float = 5e-3, eps: float = 1e-5,
     n = _global_count(z1.shape[0], axis_name)
 
     def standardise(z):
-        mean = _batch_sum(z, axis_name) / n
+        # zc / sqrt(var + eps), written on u = zc / s with s = max |zc| per column
+        # (no gradient; the value does not depend on it) so that no square of a
+        # huge (finite) embedding overflows: u / sqrt(mean u^2 + eps / s^2).
+        mean = _batch_sum(z / n, axis_name)
         zc = z - mean
-        var = _batch_sum(zc * zc, axis_name) / n
-        return zc * jax.lax.rsqrt(var + eps)
+        s = jnp.max(jnp.abs(zc), axis=0)
+        if axis_name is not None:
+            s = jax.lax.pmax(s, axis_name)
+        s = jax.lax.stop_gradient(jnp.where(s > 0, s, 1.0))
+        u = zc / s
+        var_u = _batch_sum(u * u, axis_name) / n
+        return u * jax.lax.rsqrt(var_u + eps / (s * s))
 
     a, b = standardise(z1), standardise(z2)
     c = a.T @ b

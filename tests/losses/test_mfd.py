@@ -209,21 +209,134 @@ def test_all_channels_dead_and_rounding_level_variance():
     np.testing.assert_array_equal(feature_correlation(z, dead_tol=0.0), 0.0)
 
 
-def test_reference_variant():
-    x = jnp.asarray(_data((6, 3, 2, 5), seed=6, dead=False), jnp.float32)
-    np.testing.assert_allclose(mfd_loss(x, variant="reference"), mfd_loss(x), rtol=1e-6)
-    # Exactly-dead channels: both variants give 0 rows.
-    xd = x.at[..., 2].set(0.0)
-    np.testing.assert_allclose(feature_correlation(xd, variant="reference")[2], 0.0, atol=0)
-    np.testing.assert_allclose(mfd_loss(xd, variant="reference"), mfd_loss(xd), rtol=1e-6)
-    # A tiny-variance channel: the reference's absolute clamp shrinks its
-    # correlations, the paper's scale-invariant F keeps them.
-    xs = x.at[..., 2].multiply(1e-9)
-    fp, fr = feature_correlation(xs), feature_correlation(xs, variant="reference")
-    np.testing.assert_allclose(fp, feature_correlation(x), atol=1e-5)
-    assert float(jnp.max(jnp.abs(fr[2, [0, 1, 3, 4]]))) < 0.5 * float(
-        jnp.max(jnp.abs(fp[2, [0, 1, 3, 4]])))
-    assert bool(jnp.all(jnp.isfinite(jax.grad(lambda a: mfd_loss(a, variant="reference"))(xd))))
+def authors_correlation(a) -> np.ndarray:
+    """The authors' PyTorch MFD code, transcribed to float64 NumPy (independent of mfdjax).
+
+    Per map: centre each channel by its per-position batch mean, G = X^T X / P with
+    X flattened to (B*P, C), n_i = sqrt(G_ii) (the 1/P-scaled norm) and
+    F_ij = G_ij / max(n_i n_j, 1e-12).
+    """
+    a = np.asarray(a, np.float64)
+    b, c = a.shape[0], a.shape[-1]
+    x = a.reshape(b, -1, c)
+    p = x.shape[1]
+    x = (x - x.mean(axis=0, keepdims=True)).reshape(-1, c)
+    g = x.T @ x / p
+    n = np.sqrt(np.diag(g))
+    return g / np.maximum(n[:, None] * n[None, :], 1e-12)
+
+
+def authors_loss(a) -> float:
+    f = authors_correlation(a)
+    c = f.shape[0]
+    return float(np.sum(np.where(np.eye(c, dtype=bool), 0.0, f * f)) / (c * (c - 1)))
+
+
+def _clamped_input(seed=0):
+    """(8, 2, 2, 3): channel 0 scaled by 1e-4, channel 1 = channel 0 + 1e-5 noise.
+
+    n_0 n_1 is ~1e-9 (above the authors' 1e-12 floor) and n_0 n_0 ~1e-8; scaling the
+    whole map by 1e-3 more puts the (0, 1) pair into the clamped regime.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((8, 2, 2, 3))
+    x[..., 0] *= 1e-4
+    x[..., 1] = x[..., 0] + 1e-5 * rng.standard_normal((8, 2, 2))
+    return x
+
+
+REFERENCE_INPUTS = {
+    "issue": _clamped_input(),
+    "partly_clamped": _clamped_input(1) * np.array([1e-3, 1e-3, 1.0]),
+    "all_clamped": _clamped_input(2) * 1e-5,
+    "zero_channel": _data((6, 3, 2, 5), seed=6, dead=False) * np.array([1, 1, 0, 1, 1]),
+    "plain": _data((6, 3, 2, 5), seed=6, dead=False),
+}
+
+
+@pytest.mark.parametrize("name", list(REFERENCE_INPUTS))
+def test_reference_variant_is_the_authors_formula(name, x64):
+    x = REFERENCE_INPUTS[name]
+    want_f, want = authors_correlation(x), authors_loss(x)
+    xs = jnp.asarray(x)
+    np.testing.assert_allclose(feature_correlation(xs, variant="reference"), want_f,
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(mfd_loss(xs, variant="reference"), want, rtol=1e-9, atol=1e-15)
+    # float32: the same up to float32 rounding (the authors' code runs in float32).
+    x32 = x.astype(np.float32)
+    np.testing.assert_allclose(mfd_loss(jnp.asarray(x32), variant="reference"),
+                               authors_loss(x32), rtol=2e-4, atol=1e-7)
+
+
+def test_reference_variant_issue_numbers_and_gradient(x64):
+    x = _clamped_input()
+    # The 0.331 vs 0.0046 of the bug report (the old code floored n_i n_j at 1e-6).
+    assert authors_loss(x) > 0.3
+    np.testing.assert_allclose(mfd_loss(jnp.asarray(x, jnp.float32), variant="reference"),
+                               authors_loss(x), rtol=1e-4)
+    # Gradient against central differences of the transcription, in the clamped regime.
+    xc = REFERENCE_INPUTS["partly_clamped"]
+    g = np.asarray(jax.grad(lambda a: mfd_loss(a, variant="reference"))(jnp.asarray(xc)))
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        v = rng.standard_normal(xc.shape) * np.abs(xc).max(axis=(0, 1, 2))
+        h = 1e-6
+        fd = (authors_loss(xc + h * v) - authors_loss(xc - h * v)) / (2 * h)
+        np.testing.assert_allclose(np.sum(g * v), fd, rtol=1e-5, atol=1e-9)
+
+
+def test_dead_channel_threshold_is_the_rounding_error_of_the_centring():
+    rng = np.random.default_rng(13)
+    base = rng.standard_normal((8, 3, 2)).astype(np.float32)
+    base[..., 1] = 3000.0 + base[..., 0]  # ulp(3000) = 2.4e-4: the unit spread is real
+    x = jnp.asarray(base)
+    np.testing.assert_allclose(mfd_loss(x), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(feature_correlation(x), np.ones((2, 2)), rtol=1e-5)
+    # Same with a float64 offset 1e6: spread 1, ulp(1e6) = 1.2e-10.
+    with jax.enable_x64(True):
+        b64 = rng.standard_normal((8, 3, 2))
+        b64[..., 1] = 1e6 + 0.5 * b64[..., 0]
+        np.testing.assert_allclose(mfd_loss(jnp.asarray(b64)), 1.0, rtol=1e-9)
+    # Constant channels whose mean is not exact in float32 stay dead at any offset.
+    for value in (0.1, 3000.1, 7e30, 3e-30):
+        y = base.copy()
+        y[..., 1] = value
+        f = feature_correlation(jnp.asarray(y))
+        np.testing.assert_array_equal(np.asarray(f)[1], 0.0)
+        g = jax.jit(jax.grad(mfd_loss))(jnp.asarray(y))
+        np.testing.assert_array_equal(np.asarray(g)[..., 1], 0.0)
+
+
+def _per_channel_max_one(shape, seed):
+    """Maps with channel 0 at +-1 (so its centred values reach ~1.5 x max) and others in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    y = rng.standard_normal(shape)
+    y[..., 0] = np.where(y[..., 0] > -0.5, 1.0, -1.0)
+    return y / np.abs(y).max(axis=tuple(range(y.ndim - 1)))
+
+
+@pytest.mark.parametrize("dtype,top", [(jnp.float32, 1e20), (jnp.float32, 3.3e38),
+                                       (jnp.float16, 65000.0), (jnp.bfloat16, 3.3e38),
+                                       (jnp.float32, 1e-30)])
+def test_huge_and_tiny_maps_give_the_scale_invariant_answer(dtype, top):
+    y = _per_channel_max_one((8, 4, 3), seed=14)
+    x = jnp.asarray(y * top, dtype)
+    held = np.asarray(x.astype(jnp.float32), np.float64)  # the values x really holds
+    assert np.all(np.isfinite(held))
+    want = ref_loss(held / top)
+    # Half maps enter the Gram in their own dtype (3 significant digits).
+    tol = 1e-4 if dtype == jnp.float32 else 3e-2
+    np.testing.assert_allclose(mfd_loss(x), want, rtol=tol)
+    np.testing.assert_allclose(feature_correlation(x), ref_correlation(held / top),
+                               atol=10 * tol)
+    g = np.asarray(jax.jit(jax.grad(mfd_loss))(x).astype(jnp.float32), np.float64)
+    g_unit = np.asarray(_grad(jnp.asarray(held / top, jnp.float32)), np.float64)
+    # d L(t x) / dx = (1/t) dL/dx: the gradient scales back (where 1/t is a normal
+    # float32: at t = 3e38 it is subnormal and at 1e-30 fine but ~1e30).
+    if dtype == jnp.float32 and top == 1e20:
+        np.testing.assert_allclose(g * top, g_unit, rtol=1e-3,
+                                   atol=1e-5 * np.abs(g_unit).max())
+    assert np.all(np.isfinite(g))
 
 
 # --------------------------------------------------------------------------- #
@@ -322,7 +435,7 @@ def test_stacking_groups_same_shape_maps():
     """49 same-shape maps must become one vmapped Gram, not 49 separate ones."""
     maps = [jnp.ones((2, 3, 4)) * i for i in range(6)] + [jnp.ones((2, 5))]
     jaxpr = jax.make_jaxpr(mfd_loss)(maps)
-    n_calls = str(jaxpr).count("custom_jvp_call")
+    n_calls = str(jaxpr).count("name=_map_loss_core")
     assert n_calls == 2, n_calls
 
 

@@ -1,4 +1,5 @@
-"""W-Softmax (the W-Softmax paper, section 4, as reconstructed in docs/losses.rst): every stated property."""
+"""W-Softmax (Li and Wang, "Learning Discriminative Features Via Weights-biased Softmax
+Loss", section 4): every stated property, against float64 NumPy built from the formulas."""
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,18 @@ B, K, D = 6, 5, 4
 def np_ce(logits, labels):
     mx = logits.max(-1, keepdims=True)
     return np.log(np.exp(logits - mx).sum(-1)) + mx[:, 0] - logits[np.arange(len(labels)), labels]
+
+
+def np_biased_weights(w, y, alpha):
+    """(B, K, D) w~ from the formula: w~_j = (w^_j + alpha w^_y) / ||.||, w~_y = w^_y."""
+    wn = np.asarray(w, np.float64)
+    wn = wn / np.linalg.norm(wn, axis=1, keepdims=True)
+    out = np.empty((len(y),) + wn.shape)
+    for i, yi in enumerate(y):
+        for j in range(wn.shape[0]):
+            v = wn[yi] if j == yi else wn[j] + alpha * wn[yi]
+            out[i, j] = v / np.linalg.norm(v)
+    return out
 
 
 def np_w_softmax(x, w, y, alpha):
@@ -56,10 +69,9 @@ def test_matches_direct_reference(alpha, x64):
         out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), alpha=alpha)
         assert out.shape == (B,) and out.dtype == jnp.float64
         np.testing.assert_allclose(out, np_w_softmax(x, w, y, alpha), rtol=1e-11, atol=1e-12)
-        # The explicit (B, K, D) weights give the same logits as the O(BK) formula.
+        # The explicit (B, K, D) weights are the formula's.
         wt = M.w_softmax_weights(jnp.asarray(w), jnp.asarray(y), alpha=alpha)
-        logits = np.einsum("bkd,bd->bk", np.asarray(wt), x)
-        np.testing.assert_allclose(np_ce(logits, y), out, rtol=1e-11, atol=1e-12)
+        np.testing.assert_allclose(wt, np_biased_weights(w, y, alpha), rtol=1e-12, atol=1e-14)
 
 
 def test_alpha_zero_is_normalised_weight_softmax(x64):
@@ -135,18 +147,21 @@ def test_training_boundary_is_bisector(x64):
     w = rng.normal(size=(K, D))
     y = np.full(B, 1, np.int32)
     alpha = 1.0
-    wt = np.asarray(M.w_softmax_weights(jnp.asarray(w), jnp.asarray(y), alpha=alpha))[0]
+    wt = np_biased_weights(w, y[:1], alpha)[0]  # from the formula, not from mfdjax
     for j in (0, 3):
         normal = wt[1] - wt[j]                  # bisector of unit w_y, w~_j: (w_y - w~_j).x = 0
         x = rng.normal(size=(B, D))
         x -= np.outer(x @ normal, normal) / (normal @ normal)
         x *= rng.uniform(0.5, 3.0, size=(B, 1))
-        # Recover the training logits from the loss by replacing the label's column.
-        logits = np.einsum("kd,bd->bk", wt, x)
-        np.testing.assert_allclose(logits[:, 1], logits[:, j], atol=1e-12)
-        # The loss agrees with those logits.
-        out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), alpha=alpha)
-        np.testing.assert_allclose(out, np_ce(logits, y), rtol=1e-11)
+        # On that plane f_y = f_j: the two-class problem {y, j} has loss exactly log 2.
+        two = np.asarray(M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w[[j, 1]]),
+                                          jnp.ones(B, jnp.int32), alpha=alpha))
+        np.testing.assert_allclose(two, np.log(2.0), rtol=1e-11)
+        # Off the plane the sign of (f_y - f_j) follows the side, f_y - f_j = normal . x.
+        off = x + np.outer(rng.uniform(0.1, 1.0, B), normal)
+        two = np.asarray(M.w_softmax_loss(jnp.asarray(off), jnp.asarray(w[[j, 1]]),
+                                          jnp.ones(B, jnp.int32), alpha=alpha))
+        np.testing.assert_allclose(two, np.log1p(np.exp(-(off @ normal))), rtol=1e-10)
         # ... and that bisector is tilted towards w_y: on it, the test-time logit of y wins.
         test_logits = np.asarray(M.w_softmax_logits(jnp.asarray(x), jnp.asarray(w)))
         on_side = (x @ wt[1]) > 0
@@ -178,9 +193,8 @@ def test_test_time_logits(x64):
     wn = w / np.linalg.norm(w, axis=1, keepdims=True)
     out = M.w_softmax_logits(jnp.asarray(x), jnp.asarray(w))
     np.testing.assert_allclose(out, x @ wn.T, rtol=1e-12)
-    np.testing.assert_allclose(M.softmax_cross_entropy(out, jnp.asarray(y)),
-                               M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y),
-                                                alpha=0.0), rtol=1e-12)
+    np.testing.assert_allclose(M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y),
+                                                alpha=0.0), np_ce(x @ wn.T, y), rtol=1e-12)
     with pytest.raises(ValueError, match="weights"):
         M.w_softmax_logits(jnp.asarray(x), jnp.asarray(w[:, :-1]))
 
@@ -206,13 +220,20 @@ def test_degenerate_antipodal_and_zero_feature():
     y = jnp.array([0, 1])
     val, grads = jax.value_and_grad(
         lambda a, b: M.w_softmax_loss(a, b, y, alpha=1.0).sum(), argnums=(0, 1))(x, w)
-    assert np.isfinite(val) and all(np.all(np.isfinite(g)) for g in grads)
+    # Bounds, not just finiteness: logits are unit-weight projections, so each row's
+    # feature gradient has norm <= 2; the weight gradient is bounded by 2 (1 + alpha)
+    # max ||x|| / ||w_j|| (unit w here).
+    assert np.isfinite(val)
+    assert float(jnp.max(jnp.linalg.norm(grads[0], axis=1))) <= 2.0
+    assert float(jnp.max(jnp.abs(grads[1]))) <= 2.0 * 2.0 * float(jnp.max(jnp.abs(x))) + 1e-6
     logits_expected = np.array([[0.5, 0.0], [0.0, 0.0]])  # f_j = 0 for the zero direction
     np.testing.assert_allclose(M.w_softmax_loss(x, w, y, alpha=1.0),
                                np_ce(logits_expected, np.array([0, 1])), rtol=1e-6)
-    w0 = w.at[1].set(0.0)  # a zero class weight
+    w0 = w.at[1].set(0.0)  # a zero class weight: its (frozen) row gets no gradient
     val, g = jax.value_and_grad(lambda b: M.w_softmax_loss(x, b, y, alpha=0.5).sum())(w0)
-    assert np.isfinite(val) and np.all(np.isfinite(g))
+    assert np.isfinite(val)
+    np.testing.assert_array_equal(g[1], 0.0)
+    assert float(jnp.max(jnp.abs(g))) <= 2.0 * 1.5 * float(jnp.max(jnp.abs(x)))
 
 
 def test_jit_vmap_traced_alpha_and_bf16():
@@ -226,8 +247,13 @@ def test_jit_vmap_traced_alpha_and_bf16():
     g1 = jax.grad(lambda b: M.w_softmax_loss(x, b, y, alpha=1.0).mean())(w)
     g2 = jax.jit(jax.grad(lambda b: M.w_softmax_loss(x, b, y, alpha=1.0).mean()))(w)
     np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-6)
-    out = M.w_softmax_loss(x.astype(jnp.bfloat16), w.astype(jnp.bfloat16), y, alpha=1.0)
+    xb, wb = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+    out = M.w_softmax_loss(xb, wb, y, alpha=1.0)
     assert out.dtype == jnp.float32
+    # Computed in float32 from the values bf16 holds: the float64 formula of those values.
+    held = [np.asarray(a.astype(jnp.float32), np.float64) for a in (xb, wb)]
+    np.testing.assert_allclose(out, np_w_softmax(*held, np.asarray(y), 1.0), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_bad_input():
@@ -247,17 +273,21 @@ def test_bad_input():
 
 
 def test_min_fc_units_simplex_rank():
+    from mfdjax.losses.pod import pedcc
     for k in (2, 3, 10, 100):
         n = M.min_fc_units(k)
         assert n == k - 1
-        # Gram matrix of K equiangular unit vectors (inner products -1/(K-1)) has rank K - 1,
-        # so they fit in R^(K-1) and not in fewer dimensions.
-        gram = np.full((k, k), -1.0 / (k - 1)) + np.eye(k) * (1 + 1.0 / (k - 1))
-        assert np.linalg.matrix_rank(gram) == n
-        evals, evecs = np.linalg.eigh(gram)
-        pts = evecs[:, evals > 1e-9] * np.sqrt(evals[evals > 1e-9])  # (K, K-1) realisation
-        assert pts.shape == (k, n)
-        np.testing.assert_allclose(pts @ pts.T, gram, atol=1e-9)
+        # K equiangular unit vectors exist in R^n (an explicit regular simplex, checked
+        # through its inner products) ...
+        p = pedcc(k, n, seed=0)
+        np.testing.assert_allclose(p @ p.T, np.where(np.eye(k, dtype=bool), 1.0, -1.0 / (k - 1)),
+                                   atol=1e-10)
+    # ... and not in R^(K-2): the best K points there (the physical model of pedcc,
+    # an independent construction) have some pair closer than -1/(K-1).
+    for k in (4, 6):
+        q = pedcc(k, M.min_fc_units(k) - 1, seed=0)
+        off = (q @ q.T)[~np.eye(k, dtype=bool)]
+        assert off.max() > -1.0 / (k - 1) + 1e-3
     for bad in (1, 0, 2.0, True):
         with pytest.raises(ValueError, match="num_classes"):
             M.min_fc_units(bad)
