@@ -52,8 +52,17 @@ def _kind(row) -> str:
 
 def _step_leaves(step_dir):
     """A checkpoint's arrays read with plain orbax (no template, no checks of ours)."""
-    tree = ocp.StandardCheckpointer().restore(os.path.join(step_dir, "state"))
+    with ocp.StandardCheckpointer() as ck:
+        tree = ck.restore(os.path.join(step_dir, "state"))
     return jax.tree.leaves(tree)
+
+
+def _restore(workdir, template, keep=3):
+    ck = Checkpointer(str(workdir), keep=keep, keep_best=False, async_save=False)
+    try:
+        return ck.restore(template)
+    finally:
+        ck.close()
 
 
 def _assert_every_checkpoint_finite(workdir):
@@ -143,8 +152,7 @@ def test_bit_flips_are_detected_or_harmless_never_restored_silently(tmp_path, ca
         _flip(rng.choice(files), rng, n_bytes)
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="mfdjax.train.checkpoint"):
-            got = Checkpointer(workdir, keep=3, keep_best=False,
-                               async_save=False).restore(template)
+            got = _restore(workdir, template)
         if int(got.step) == 2:
             # The flip hit bytes that do not change the data: it must be exactly step 2.
             for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(state(2))):
@@ -179,8 +187,7 @@ def test_flipped_checksum_record_or_missing_checksums_make_a_step_damaged(tmp_pa
     record[key] = "00000000" + record[key][8:]
     with open(meta, "w") as f:
         json.dump(record, f)
-    got = Checkpointer(str(tmp_path), keep=3, keep_best=False, async_save=False).restore(
-        S(step=jnp.asarray(0), w=jnp.zeros((8,))))
+    got = _restore(tmp_path, S(step=jnp.asarray(0), w=jnp.zeros((8,))))
     assert int(got.step) == 1
 
 
@@ -201,7 +208,9 @@ def test_a_nonfinite_state_is_never_checkpointed(tmp_path):
     with pytest.raises(NonFiniteState):
         ck.save_best(bad, 0.9)
     ck.close()
-    assert Checkpointer(str(tmp_path), keep=3).all_steps() == []
+    ck = Checkpointer(str(tmp_path), keep=3)
+    assert ck.all_steps() == []
+    ck.close()
 
 
 # ---------------------------------------------------------------------- fault 4
@@ -512,8 +521,7 @@ def test_a_checkpoint_from_before_the_checksums_still_restores(tmp_path, caplog)
     old.wait_until_finished()
     old.close()
     with caplog.at_level(logging.WARNING, logger="mfdjax.train.checkpoint"):
-        got = Checkpointer(str(tmp_path), keep=2, keep_best=False, async_save=False).restore(
-            S(step=jnp.asarray(0), w=jnp.zeros((4,))))
+        got = _restore(tmp_path, S(step=jnp.asarray(0), w=jnp.zeros((4,))), keep=2)
     assert int(got.step) == 3 and float(got.w[0]) == 3.0
     assert any("unverified" in r.getMessage() for r in caplog.records)
 
