@@ -27,23 +27,20 @@ def angle_analysis(*, n_train: int = 10000, n_test: int = 0, smoke_n: int = 200)
     """
 
     def analysis(run_dir: str, smoke: bool) -> dict:
-        from mfdjax.eval import class_weights, mean_class_angles, run_features
+        from mfdjax.eval import class_weights, mean_class_angles
+        from mfdjax.train.analysis import extract_features
         from mfdjax.train.loop import restore_run
 
         run = restore_run(run_dir)
-        feed = run["feed"]
         w = class_weights(run)
         out = {}
-        for split, ds, n in (("train", feed.train, n_train), ("test", feed.test, n_test)):
+        for split, n in (("train", n_train), ("test", n_test)):
             n = smoke_n if smoke else n
-            images, labels = ds.images, ds.labels
-            if n:
-                images, labels = images[:n], labels[:n]
-            feats = run_features(run, images)["features"]
-            ang = mean_class_angles(feats, np.asarray(labels), w)
+            got = extract_features(run, split, limit=n or None)
+            ang = mean_class_angles(got["features"], got["labels"], w)
             out.update({f"angle/{split}/{c}": float(a) for c, a in enumerate(ang)})
             out[f"angle/{split}/mean"] = float(np.nanmean(ang))
-            out[f"angle/{split}/n"] = int(len(labels))
+            out[f"angle/{split}/n"] = int(len(got["labels"]))
         return out
 
     return analysis
