@@ -55,7 +55,7 @@ def _int(tok: str, path: str, lineno: int, what: str) -> int:
 
 
 def read_pairs(path: str, *, folds: int = 10) -> list[Pair]:
-    """Parses an LFW-style pairs file (see the module docstring) into :class:`Pair` s.
+    """Parses an LFW-style pairs file (see the module docstring) into Pair objects.
 
     Args:
       path: the pairs file.
