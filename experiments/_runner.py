@@ -449,6 +449,9 @@ class Runner:
             return
         for r in old.get("rows", []):
             for run in r.get("runs", []):
+                # Runs recorded before per-run commits were kept ran at the file's commit.
+                run.setdefault("commit", old.get("commit"))
+                run.setdefault("machine", (old.get("machine") or {}).get("cpu"))
                 if run.get("status") == "done":
                     self.records[(r["label"], run["seed"])] = run
 
@@ -471,7 +474,9 @@ class Runner:
         from mfdjax.train.loop import train_and_evaluate
 
         run_dir = self._run_dir(row, seed)
-        rec = {"seed": seed, "workdir": os.path.relpath(run_dir, self.workdir)}
+        rec = {"seed": seed, "workdir": os.path.relpath(run_dir, self.workdir),
+               "commit": self.meta.get("commit"),
+               "machine": (self.meta.get("machine") or {}).get("cpu")}
         t0 = time.time()
         try:
             config, overrides = _row_config(self.exp, row, seed, self.args)
