@@ -769,8 +769,11 @@ def render_markdown(res: dict) -> str:
                   "|---|---|---|---|---|---|---|---|---|"]
         for c in res["comparisons"]:
             d = _digits(c["metric"])
+            metric = c["metric"]
+            if c.get("metric_a", metric) != metric:
+                metric = f"{c['metric_a']} (a) vs {metric} (b)"
             lines.append(f"| {c['table']} | {c['a']} (n={c['n_a']}) | {c['b']} (n={c['n_b']}) | "
-                         f"{c['metric']} | {_fmt(c['mean_a'], d)} | {_fmt(c['mean_b'], d)} | "
+                         f"{metric} | {_fmt(c['mean_a'], d)} | {_fmt(c['mean_b'], d)} | "
                          f"{_fmt(c['diff_mean'], d)} | {_fmt(c['p_value'], 4)} | "
                          f"**{c['verdict']}** |")
         lines.append("")
