@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import zlib
 from typing import Any
 
@@ -81,6 +82,29 @@ def nonfinite_leaves(state: Any, *, leaves: list | None = None) -> list[str]:
     """Paths of the floating-point leaves of ``state`` holding a NaN or an inf."""
     return [name for name, a in (leaves if leaves is not None else _leaves(state))
             if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all()]
+
+
+def _quiet_abandoned_reads() -> None:
+    """Silences the "Event loop is closed" tracebacks of a damaged step's abandoned reads.
+
+    When orbax gives up on a damaged step, TensorStore still completes the other
+    reads of that step later and their callbacks hit orbax's closed event loop:
+    Python prints each as an unraisable-exception traceback (about 140 lines for
+    one damaged step). Only that exact error is dropped; anything else reaches the
+    previous ``sys.unraisablehook``.
+    """
+    previous = sys.unraisablehook
+    if getattr(previous, "_mfdjax_quiet", False):
+        return
+
+    def hook(unraisable):
+        exc = unraisable.exc_value
+        if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook._mfdjax_quiet = True
+    sys.unraisablehook = hook
 
 
 def _first_line(e: BaseException) -> str:
@@ -254,6 +278,7 @@ class Checkpointer:
                     problem = self._verify(got.state, got.checksums)
             except Exception as e:  # noqa: BLE001 -- any damage means: try the previous one
                 problem = _first_line(e)
+                _quiet_abandoned_reads()
             if problem is None:
                 return restored
             log.warning("checkpoint step %d in %s is damaged (%s); skipping it", step,
