@@ -45,6 +45,8 @@ DATASETS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
 SPEC = {"cifar10": "mfd_cifar:{m},cifar10,{v}", "cifar100": "mfd_cifar:{m},cifar100,{v}",
         "tiny_imagenet": "mfd_tiny_imagenet:{m},{v}", "facescrub": "mfd_facescrub:{m},{v}"}
 SIZE = {"cifar10": 32, "cifar100": 32, "tiny_imagenet": 64, "facescrub": 64}
+# --smoke reads Fashion-MNIST, whose splits are train/test (Tiny ImageNet tests on "val").
+SMOKE = {"tiny_imagenet": ("dataset.test_split=test",)}
 VARIANTS = (("softmax", "softmax", 0), ("mfd", "softmax + MFD", 1))
 STAGES = tuple(f"corr/{i}" for i in range(5))
 
@@ -64,7 +66,8 @@ for model, net in NETWORKS.items():
             labels.append(label)
             ROWS.append(Row(label, SPEC[dataset].format(m=model, v=variant), table_of(model),
                             net, f"{dname} {vname}", paper=paper[k], data=dataset,
-                            input_size=SIZE[dataset], extra_metrics=STAGES))
+                            input_size=SIZE[dataset], extra_metrics=STAGES,
+                            smoke_overrides=SMOKE.get(dataset, ())))
         COMPARISONS.append(Comparison(
             table_of(model), labels[0], labels[1],
             claim=f"{net} {dname}: softmax + MFD beats softmax (paper: {paper[0]:.2f} -> "

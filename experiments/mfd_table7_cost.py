@@ -39,6 +39,8 @@ DATASETS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
 SPEC = {"cifar10": "mfd_cifar:{m},cifar10,{v}", "cifar100": "mfd_cifar:{m},cifar100,{v}",
         "tiny_imagenet": "mfd_tiny_imagenet:{m},{v}", "facescrub": "mfd_facescrub:{m},{v}"}
 SIZE = {"cifar10": 32, "cifar100": 32, "tiny_imagenet": 64, "facescrub": 64}
+# --smoke reads Fashion-MNIST, whose splits are train/test (Tiny ImageNet tests on "val").
+SMOKE = {"tiny_imagenet": ("dataset.test_split=test",)}
 CELLS = [("resnet50", "ResNet50", d) for d in DATASETS] + [
     (m, n, "cifar100") for m, n in (("resnext50_32x4d", "ResNeXt50"),
                                     ("densenet121", "DenseNet121"),
@@ -59,7 +61,7 @@ for model, net, dataset in CELLS:
         ROWS.append(Row(label, spec, TT, name, vname, paper=paper[k] if paper else None,
                         overrides=COST, data=dataset, metric="epoch_seconds",
                         input_size=SIZE[dataset], analysis=cost_analysis,
-                        lower_is_better=True,
+                        lower_is_better=True, smoke_overrides=SMOKE.get(dataset, ()),
                         extra_metrics=("step_ms", "probe_step_ms", "peak_mib",
                                        "xla_step_mib", "xla_temp_mib")))
         ROWS.append(Row(f"{label}_memory", spec, TM, name, vname,
