@@ -7,8 +7,10 @@ schedules), :mod:`~mfdjax.train.state` (the TrainState pytree),
 lambda * MFD), :mod:`~mfdjax.train.step` (pure jitted train / eval /
 correlation steps), :mod:`~mfdjax.train.feed` (host-side batches, in memory or
 streamed), :mod:`~mfdjax.train.loop` (the loop with its side effects),
-:mod:`~mfdjax.train.checkpoint` (orbax), :mod:`~mfdjax.train.metrics` (JSONL +
-TensorBoard), :mod:`~mfdjax.train.report` (report.md + plots).
+:mod:`~mfdjax.train.checkpoint` (orbax, checksummed), :mod:`~mfdjax.train.rundir`
+(one trainer per run directory, the run's records, may a config continue a
+run), :mod:`~mfdjax.train.metrics` (JSONL + TensorBoard),
+:mod:`~mfdjax.train.report` (report.md + plots).
 
 Typical use::
 
