@@ -11,8 +11,12 @@ run however often it was resumed.
   anything. The lock file holds the owner's pid and host (for the message).
 * ``run.json`` lists the segments of the run (one per ``mfdjax train``
   invocation that trained): start and end step, status (``running``,
-  ``completed``, ``preempted``, ``nonfinite``), wall seconds, and the config
-  fields changed at its start. The summary adds the wall time of every segment.
+  ``completed``, ``preempted``, ``nonfinite``, ``failed``; ``killed`` when the
+  next trainer finds it still ``running``), wall seconds, the config fields
+  changed at its start, and after a non-finite stop ``nonfinite_after_step``
+  (plus ``suspect_step`` when it diverged straight from the checkpoint it
+  resumed from: the next rerun skips that checkpoint). The summary adds the
+  wall time of every segment.
 * :func:`check_continuation` compares the requested config with the recorded
   ``config.json``. Fields that do not change what is learnt (logging,
   evaluation and checkpoint cadence, progress bar, data location) may change
