@@ -295,6 +295,13 @@ def enable_compile_cache(path: str) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+def _portable(arg: str) -> str:
+    """A command-line argument with the checkout's absolute path made relative."""
+    for base in {os.getcwd(), ROOT}:
+        arg = arg.replace(base.rstrip(os.sep) + os.sep, "")
+    return arg
+
+
 def _quote(s: str) -> str:
     return shlex.quote(s)
 
@@ -431,7 +438,7 @@ class Runner:
         self._smoke_trained: dict[str, dict] = {}
         self.meta = {}
         self.command = " ".join(["python", f"experiments/{exp.script}"]
-                                + [_quote(a) for a in (sys.argv[1:])])
+                                + [_quote(_portable(a)) for a in (sys.argv[1:])])
 
     # -- persistence ---------------------------------------------------------------
 
