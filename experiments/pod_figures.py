@@ -51,7 +51,7 @@ for ds in SMALL:
         if INPUT_SIZE[ds] == 64:
             smoke += SMOKE_AS_CIFAR
         ROWS.append(Row(f"f5_{ds}_lg{x}", f"pod_losses:pod,{ds}", T5, f"lg(lambda) = {x}",
-                        DATASET_NAMES[ds], overrides=(f"loss.kwargs.lam={10.0 ** x:g}",),
+                        DATASET_NAMES[ds], overrides=(f"loss.kwargs.lam={float(10.0 ** x)!r}",),
                         data=ds, input_size=INPUT_SIZE[ds], metric="train_loss_final",
                         analysis=train_loss_analysis, lower_is_better=True,
                         extra_metrics=("top1",), smoke_overrides=smoke))
