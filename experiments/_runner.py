@@ -146,6 +146,10 @@ class Experiment:
     needs: str = ""           # what data the full-scale rows need, for --list
     # Extra results.md sections: f(results dict) -> markdown (e.g. a ratio beside the paper's).
     sections: Sequence[Callable[[dict], str]] = ()
+    # The rows the CI smoke test trains (every figure, analysis and section kind of the
+    # script at least once); () = every row. A manual `--smoke` always runs every row,
+    # and so does the smoke test with MFDJAX_SMOKE_PROFILE=full.
+    ci_rows: Sequence[str] = ()
 
     def __post_init__(self):
         labels = [r.label for r in self.rows]
@@ -161,6 +165,9 @@ class Experiment:
             for lab in (c.a, c.b):
                 if lab not in labels:
                     raise ValueError(f"{self.script}: comparison names unknown row {lab!r}.")
+        bad = [lab for lab in self.ci_rows if lab not in labels]
+        if bad:
+            raise ValueError(f"{self.script}: ci_rows names unknown rows {bad}.")
 
 
 # --------------------------------------------------------------------------- statistics
