@@ -1,26 +1,23 @@
 """Numerical helpers shared by the loss families: safe normalisation and label guards.
 
-Safe normalisation
-------------------
-A loss that divides by a norm, ``x / (||x|| + eps)``, has a gradient of order
-``1 / (||x|| + eps)``: with the papers' ``eps = 1e-12`` an all-zero feature row (a
-dead sample after ReLU and pooling) gets gradients of 1e11-1e12, which become
-``inf`` in float16. :func:`normalize_rows` keeps every paper's formula for the
-*values* (``eps`` included) but freezes a row whose norm is at most
-:func:`norm_floor` (``sqrt(eps)`` of the compute dtype: 3.5e-4 in float32, 1.5e-8
-in float64): its normalised value is the paper's, its gradient is exactly 0.
+**Safe normalisation.** A loss that divides by a norm, ``x / (||x|| + eps)``, has a
+gradient of order ``1 / (||x|| + eps)``: with the papers' ``eps = 1e-12`` an
+all-zero feature row (a dead sample after ReLU and pooling) gets gradients of
+1e11-1e12, which become ``inf`` in float16. :func:`normalize_rows` keeps every
+paper's formula for the *values* (``eps`` included) but freezes a row whose norm is
+at most :func:`norm_floor` (``sqrt(eps)`` of the compute dtype: 3.5e-4 in float32,
+1.5e-8 in float64): its normalised value is the paper's, its gradient is exactly 0.
 Above the floor the gradient is the exact one, at most ``1 / floor`` times the
 loss's sensitivity to the direction. Norms are computed on rows divided by their
 largest entry, so no finite row overflows in its square (float32 rows of 1e20).
 
-Labels out of range
--------------------
-Concrete labels outside ``[0, K)`` raise a ValueError (``_checks.check_labels``).
-Traced labels (under ``jax.jit``) cannot be checked, so every loss follows one
-rule, :data:`INVALID_LABEL_RULE`: a row with such a label gives NaN (a per-sample
-loss: that row; a batch-level loss: the whole scalar) and a zero gradient, while
-the valid rows' values and gradients are unchanged. :func:`clip_labels` gives
-the in-range labels the computation uses and :func:`nan_rows` applies the rule.
+**Labels out of range.** Concrete labels outside ``[0, K)`` raise a ValueError
+(``_checks.check_labels``). Traced labels (under ``jax.jit``) cannot be checked, so
+every loss follows one rule, :data:`INVALID_LABEL_RULE`: a row with such a label
+gives NaN (a per-sample loss: that row; a batch-level loss: the whole scalar) and a
+zero gradient, while the valid rows' values and gradients are unchanged.
+:func:`clip_labels` gives the in-range labels the computation uses and
+:func:`nan_rows` applies the rule.
 """
 
 from __future__ import annotations

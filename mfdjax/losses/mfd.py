@@ -169,15 +169,15 @@ def _psum(x, axis_name):
 def _batch_mean(a: jax.Array, count: int) -> jax.Array:
     """``sum_k a[k] / count`` over the leading axis, in the compute dtype.
 
-    Written as a product with a constant compute-dtype vector ``1 / count``
-    (half inputs are converted; no product or partial sum can overflow, since
-    each term is divided before it is added): XLA:CPU runs this ~10x faster than
-    ``jnp.sum(a, axis=0)`` over a short leading axis (measured). The division
-    is inside the product on purpose: a separate ``/ count`` would be fused
-    into each consumer, where the compiler may contract it with the centring's
-    subtraction into an FMA in one fusion and not in another, so that two
-    copies of the "same" centred values differ in their last bits. ``Precision.HIGHEST`` keeps a GPU from
-    using TF32, which would put a 1e-3 relative error into the mean.
+    Written as a product with a constant compute-dtype vector ``1 / count`` (half
+    inputs are converted; no product or partial sum can overflow, since each term is
+    divided before it is added): XLA:CPU runs this ~10x faster than ``a.sum(0)``
+    over a short leading axis (measured). The division is inside the product on
+    purpose: a separate ``/ count`` would be fused into each consumer, where the
+    compiler may contract it with the centring's subtraction into an FMA in one
+    fusion and not in another, so that two copies of the "same" centred values
+    differ in their last bits. ``Precision.HIGHEST`` keeps a GPU from using TF32,
+    which would put a 1e-3 relative error into the mean.
     """
     cdt = compute_dtype(a)
     weights = jnp.full((a.shape[0],), 1.0 / count, cdt)

@@ -7,8 +7,10 @@
 
       HYPOTHESIS_PROFILE=long python -m pytest tests/losses/test_properties.py
 
-The number of examples of each property is ``max_examples`` of the active
-profile times the property's own ``weight`` (see ``test_properties.py``).
+``HYPOTHESIS_MAX_EXAMPLES=N`` on top of either gives N random examples (a
+time-boxed run). The number of examples of each property is ``max_examples`` of
+the active profile times the property's own weight (``_weighted`` in
+``test_properties.py``).
 """
 
 from __future__ import annotations
@@ -24,3 +26,7 @@ _COMMON = dict(deadline=None, print_blob=True,
 settings.register_profile("ci", max_examples=2, derandomize=True, **_COMMON)
 settings.register_profile("long", max_examples=300, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+if os.environ.get("HYPOTHESIS_MAX_EXAMPLES"):  # e.g. a time-boxed random run
+    settings.register_profile("custom", settings(), max_examples=int(
+        os.environ["HYPOTHESIS_MAX_EXAMPLES"]), derandomize=False)
+    settings.load_profile("custom")

@@ -308,7 +308,7 @@ def test_dead_channel_threshold_is_the_rounding_error_of_the_centring():
 
 
 def _per_channel_max_one(shape, seed):
-    """Maps with channel 0 at +-1 (so its centred values reach ~1.5 x max) and others in [-1, 1]."""
+    """Maps with channel 0 at +-1 (its centred values reach ~1.5 x max), others in [-1, 1]."""
     rng = np.random.default_rng(seed)
     y = rng.standard_normal(shape)
     y[..., 0] = np.where(y[..., 0] > -0.5, 1.0, -1.0)
