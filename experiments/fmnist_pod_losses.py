@@ -112,6 +112,7 @@ EXPERIMENT = Experiment(
     title="Fashion-MNIST study 4: ten losses of the POD paper (Table IV, IX, Figure 6 editions)",
     script="fmnist_pod_losses.py", rows=ROWS, comparisons=COMPARISONS, figures=FIGURES,
     default_workdir="fashion_mnist/pod_losses",
+    ci_rows=("softmax", "pod", "pod_cosine", "pod_gda", "pod_2d_5cls"),
     notes="Settings fixed before the runs: see the script's docstring (POD head n = 128 for "
           "10 classes; GDA on all 60,000 training features). The Table IX comparison is a "
           "Welch test over seeds of two classifiers on the same runs (conservative for "

@@ -180,6 +180,7 @@ EXPERIMENT = Experiment(
     title="POD paper, Figures 2, 3, 5 and 6: derivatives, the SC weight, 2-D features",
     script="pod_figures.py", rows=ROWS, comparisons=COMPARISONS, figures=FIGURES,
     default_workdir="pod/figures", sections=(analytic_section,),
+    ci_rows=("f5_cifar10_lg-2", "f6_pod"),
     needs=NEEDS_SMALL + "; MNIST (the four IDX files: --data-dir mnist=DIR) for Figure 6",
     notes="Figures 2 and 3 are computed from the equations (no training). Figure 5's and 6's "
           "runs follow the settings in the script's docstring.")

@@ -97,6 +97,7 @@ EXPERIMENT = Experiment(
     title="POD paper, Tables I, II and V: feature norm, PEDCC dimension, SC's effect",
     script="pod_table1_2_5.py", rows=ROWS, comparisons=COMPARISONS, figures=FIGURES,
     default_workdir="pod/table1_2_5", needs=NEEDS_SMALL,
+    ci_rows=("t1_cosine_cifar10", "t1_cosine_cifar10_high", "t2_dim9", "t5_pod"),
     notes="Table I splits the test set at the mean latent-feature norm of the cosine-loss "
           "network (the paper: 'lower / higher than the average value of all samples'). "
           "Table V's statistic and dataset are our reading of the paper (see the script's "

@@ -64,6 +64,7 @@ EXPERIMENT = Experiment(
     title="POD paper, Table IV and Figure 4: loss functions on small datasets (ResNet50)",
     script="pod_table4_losses.py", rows=ROWS, comparisons=COMPARISONS, figures=FIGURES,
     default_workdir="pod/table4_losses", needs=NEEDS_SMALL,
+    ci_rows=("softmax_cifar100", "pod_cifar100"),
     notes="Every cell is the mean of the seeds run (the paper: the average of three "
           "experiments). alpha = 0.01 and lambda = 1 for NaC/POD, m as in the row names; "
           "other settings the paper does not give (Center-loss weight 0.003, the "

@@ -131,6 +131,7 @@ EXPERIMENT = Experiment(
     title="POD paper, Tables VI-VIII: softmax vs POD at scale (datasets, CNNs, transformers)",
     script="pod_table6_8_scale.py", rows=ROWS, comparisons=COMPARISONS,
     default_workdir="pod/table6_8_scale",
+    ci_rows=("pod_cifar10", "resnet50_cifar10_pod", "mobilenet_v2_cifar10_pod"),
     needs=NEEDS_SMALL + "; ImageNet-1k prepared for TFDS (imagenet2012, --data-dir "
           "imagenet=TFDS_DIR; the first N classes are selected); for the paper's ViT-B/16 "
           "rows the ImageNet-21k ViT-B_16.npz (model.kwargs.pretrained=PATH)",
