@@ -100,6 +100,7 @@ FIGURES = [
 ]
 
 EXPERIMENT = Experiment(
+    ci_rows=('softmax', 'a1.5'),   # CI smoke: every figure/analysis once
     title="Fashion-MNIST study 5: conventional softmax vs W-Softmax (W-Softmax paper, "
           "Tables 1/2 and Figure 5)",
     script="fmnist_w_softmax.py", rows=ROWS, comparisons=COMPARISONS, figures=FIGURES,

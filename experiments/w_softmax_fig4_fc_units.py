@@ -108,6 +108,7 @@ FIGURES = [
 ]
 
 EXPERIMENT = Experiment(
+    ci_rows=('mnist_d9_softmax', 'mnist_d9_w'),   # CI smoke: every figure/analysis once
     title="W-Softmax paper, Figure 4: accuracy against the number of FC units",
     script="w_softmax_fig4_fc_units.py", rows=ROWS, figures=FIGURES,
     default_workdir="w_softmax/figure4",

@@ -50,6 +50,7 @@ COMPARISONS = [
 ]
 
 EXPERIMENT = Experiment(
+    ci_rows=('lfw_softmax', 'lfw_a1.5'),   # CI smoke: every figure/analysis once
     title="W-Softmax paper, Table 3: LFW verification after CASIA-WebFace training",
     script="w_softmax_table3_lfw.py", rows=ROWS, comparisons=COMPARISONS,
     default_workdir="w_softmax/table3",

@@ -48,6 +48,7 @@ COMPARISONS = [
 ]
 
 EXPERIMENT = Experiment(
+    ci_rows=('mnist_k5_softmax', 'mnist_k5_w'),   # CI smoke: every figure/analysis once
     title="W-Softmax paper, Table 4: softmax vs W-Softmax on the first k classes",
     script="w_softmax_table4.py", rows=ROWS, comparisons=COMPARISONS,
     default_workdir="w_softmax/table4",

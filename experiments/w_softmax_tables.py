@@ -84,6 +84,7 @@ FIGURES = [
 ]
 
 EXPERIMENT = Experiment(
+    ci_rows=('mnist_softmax', 'mnist_a1.5', 'cifar10_lsoftmax'),   # CI smoke: every figure/analysis once
     title="W-Softmax paper, Tables 1/2 and Figure 5: losses on the L-Softmax CNN",
     script="w_softmax_tables.py", rows=ROWS, comparisons=COMPARISONS, figures=FIGURES,
     default_workdir="w_softmax/tables",
