@@ -233,10 +233,10 @@ def _centre(a: jax.Array, axis_name: AxisName):
     """
     cdt = compute_dtype(a)
     count = a.shape[0] * _global_batch(axis_name)
-    amax = jnp.max(jnp.abs(a), axis=(0, 1)).astype(cdt)
-    if axis_name is not None:
+    amax = jnp.max(jnp.abs(lax.stop_gradient(a)), axis=(0, 1)).astype(cdt)
+    if axis_name is not None:  # (pmax has no derivative: the input is stopped before it)
         amax = lax.pmax(amax, axis_name)
-    scale = lax.stop_gradient(_pow2_inverse(amax))
+    scale = _pow2_inverse(amax)
     # The mean is taken on the raw map and scaled after: both products with the
     # power of two are exact, so every fusion that recomputes X rounds it alike
     # (and the raw map is read once, not first copied scaled).

@@ -101,10 +101,10 @@ def barlow_twins_loss(z1, z2, *, lam: float = 5e-3, eps: float = 1e-5,
         # huge (finite) embedding overflows: u / sqrt(mean u^2 + eps / s^2).
         mean = _batch_sum(z / n, axis_name)
         zc = z - mean
-        s = jnp.max(jnp.abs(zc), axis=0)
-        if axis_name is not None:
+        s = jnp.max(jnp.abs(jax.lax.stop_gradient(zc)), axis=0)
+        if axis_name is not None:  # (pmax has no derivative: s is stopped before it)
             s = jax.lax.pmax(s, axis_name)
-        s = jax.lax.stop_gradient(jnp.where(s > 0, s, 1.0))
+        s = jnp.where(s > 0, s, 1.0)
         u = zc / s
         var_u = _batch_sum(u * u, axis_name) / n
         return u * jax.lax.rsqrt(var_u + eps / (s * s))
