@@ -64,6 +64,7 @@ FIGURES = [
 ]
 
 EXPERIMENT = Experiment(
+    ci_rows=('arcface', 'arcface_mfd'),   # CI smoke: every figure/analysis/section once
     title="Fashion-MNIST study 3: margin losses with and without MFD (MFD paper, Table VI)",
     script="fmnist_mfd_margins.py", rows=ROWS, comparisons=COMPARISONS, figures=FIGURES,
     default_workdir="fashion_mnist/mfd_margins",

@@ -84,6 +84,7 @@ FIGURES = [
 ]
 
 EXPERIMENT = Experiment(
+    ci_rows=('softmax', 'stages_lg0'),   # CI smoke: every figure/analysis/section once
     title="Fashion-MNIST study 2: lambda and placement of MFD (MFD paper, Table II)",
     script="fmnist_mfd_placement.py", rows=ROWS, comparisons=COMPARISONS, figures=FIGURES,
     default_workdir="fashion_mnist/mfd_placement",

@@ -68,6 +68,7 @@ FIGURES = [
 ]
 
 EXPERIMENT = Experiment(
+    ci_rows=('softmax', 'softmax_mfd'),   # CI smoke: every figure/analysis/section once
     title="Fashion-MNIST study 1: softmax vs softmax + MFD (MFD paper, Tables IV, I/III)",
     script="fmnist_mfd_softmax.py", rows=ROWS, comparisons=COMPARISONS, figures=FIGURES,
     default_workdir="fashion_mnist/mfd_softmax",

@@ -57,6 +57,7 @@ FIGURES = [
 ]
 
 EXPERIMENT = Experiment(
+    ci_rows=('softmax', 'stages_lg0'),   # CI smoke: every figure/analysis/section once
     title="MFD paper, Table II (lambda) and the placement of MFD (ResNet50, CIFAR-100)",
     script="mfd_table2_placement.py", rows=ROWS, comparisons=COMPARISONS, figures=FIGURES,
     default_workdir="mfd_table2_placement",

@@ -117,6 +117,7 @@ FIGURES = [
 ]
 
 EXPERIMENT = Experiment(
+    ci_rows=('resnet50_cifar100_softmax', 'resnet50_cifar100_mfd', 'table1_stage0', 'table3_stage0'),   # CI smoke: every figure/analysis/section once
     title="MFD paper, Tables IV/V (+ Tables I/III, Figures 1/4/5/6): softmax vs softmax + MFD",
     script="mfd_table4_5.py", rows=ROWS, comparisons=COMPARISONS, figures=FIGURES,
     default_workdir="mfd_table4_5",

@@ -36,6 +36,7 @@ for loss, name in LOSSES.items():
                                         f"{mfd})"))
 
 EXPERIMENT = Experiment(
+    ci_rows=('arcface', 'arcface_mfd'),   # CI smoke: every figure/analysis/section once
     title="MFD paper, Table VI: face-recognition losses with and without MFD "
           "(ResNet50, FaceScrub)",
     script="mfd_table6_margins.py", rows=ROWS, comparisons=COMPARISONS,

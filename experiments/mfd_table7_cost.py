@@ -79,6 +79,7 @@ for model, net, dataset in CELLS:
                                   claim=claim))
 
 EXPERIMENT = Experiment(
+    ci_rows=('resnet50_cifar100_softmax', 'resnet50_cifar100_softmax_memory', 'resnet50_cifar100_mfd', 'resnet50_cifar100_mfd_memory'),   # CI smoke: every figure/analysis/section once
     title="MFD paper, Table VII: time per epoch and peak memory, softmax vs softmax + MFD",
     script="mfd_table7_cost.py", rows=ROWS, comparisons=COMPARISONS,
     sections=[ratio_section("Table VII: the change with MFD, ours beside the paper's", PAIRS,
