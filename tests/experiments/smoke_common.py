@@ -23,11 +23,8 @@ SCRIPTS = sorted(os.path.basename(p)[:-3] for p in glob.glob(os.path.join(EXP_DI
                  if not os.path.basename(p).startswith("_"))
 VERDICTS = {"shown", "not shown", "contradicted"}
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _path_and_cache(tmp_path_factory):
+@pytest.fixture(scope="module")
+def path_and_cache(tmp_path_factory):
     sys.path.insert(0, EXP_DIR)
     old = os.environ.get("MFDJAX_COMPILE_CACHE")
     os.environ["MFDJAX_COMPILE_CACHE"] = str(tmp_path_factory.mktemp("jax_cache"))
@@ -64,8 +61,11 @@ def check_schema(res: dict, exp, selected) -> None:
         assert c["verdict"] in VERDICTS
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_smoke(script, tmp_path, capsys, monkeypatch):
+def scripts(*prefixes: str) -> list[str]:
+    return [s for s in SCRIPTS if s.startswith(prefixes)]
+
+
+def run_smoke(script, tmp_path, capsys, monkeypatch):
     import _runner
 
     exp = _experiment(script)
