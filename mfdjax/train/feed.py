@@ -84,7 +84,7 @@ class Feed:
         self.train = opener(d.name, d.train_split, data_dir=d.data_dir, **options)
         self.test = opener(d.name, d.test_split, data_dir=d.data_dir, **options)
         selection = _selection(d)
-        if self.streaming and any(selection.values()):
+        if self.streaming and any(v for k, v in selection.items() if k != "fraction_seed"):
             raise ValueError("dataset.classes / train_fraction / resize work on in-memory "
                              "datasets only (dataset.streaming=False).")
         if not self.streaming:
