@@ -21,6 +21,13 @@ def plt():
     return pyplot
 
 
+def save(pyplot, fig, path: str) -> None:
+    """Lays out, writes (110 dpi) and closes a figure: the last step of every draw()."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot.close(fig)
+
+
 def run_dirs(ctx: dict, label: str) -> list[str]:
     """The finished run folders of a row (one per seed)."""
     runner = ctx["runner"]
@@ -76,9 +83,7 @@ def curve_band(labels: Sequence[str], *, key: str = "test/accuracy", scale: floa
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        p.close(fig)
+        save(p, fig, path)
 
     return draw
 
@@ -117,9 +122,7 @@ def stage_bars(labels: Sequence[str], *, map_names: Sequence[str] | None = None,
             ax.set_title(title, fontsize=9)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        p.close(fig)
+        save(p, fig, path)
 
     return draw
 
@@ -160,8 +163,6 @@ def metric_vs_x(points: Sequence[tuple[float, str]], *, metric: str = "top1",
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        p.close(fig)
+        save(p, fig, path)
 
     return draw

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from _figures import plt, run_dirs, series
+from _figures import plt, run_dirs, save, series
 
 SMOKE_IMAGES = 200
 
@@ -152,9 +152,7 @@ def scatter_figure(panels, *, names: dict):
             ax.set_title(names.get(label, label), fontsize=8)
             ax.tick_params(labelsize=6)
             ax.set_aspect("equal", adjustable="datalim")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        p.close(fig)
+        save(p, fig, path)
 
     return draw
 
@@ -191,9 +189,7 @@ def pair_bars(pairs, *, metric_a: str, metric_b: str, name_a: str, name_b: str,
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        p.close(fig)
+        save(p, fig, path)
 
     return draw
 
@@ -216,9 +212,7 @@ def curves_figure(curve_fns, *, xlabel: str, ylabel: str, title: str = "",
             ax.set_title(title, fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        p.close(fig)
+        save(p, fig, path)
 
     return draw
 

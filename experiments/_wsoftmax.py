@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from _figures import plt, run_dirs
+from _figures import plt, run_dirs, save
 
 ANGLE_MEANS = ("angle/train/mean", "angle/test/mean")
 
@@ -91,9 +91,7 @@ def angle_figure(labels, *, names: dict | None = None, title: str = ""):
         axes[1].legend(fontsize=7)
         if title:
             fig.suptitle(title, fontsize=9)
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        p.close(fig)
+        save(p, fig, path)
 
     return draw
 

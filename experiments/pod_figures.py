@@ -33,7 +33,7 @@ cosine: AM-Softmax, POD head: POD) on five Fashion-MNIST classes.
 
 import numpy as np
 
-from _figures import metric_vs_x, plt
+from _figures import metric_vs_x, plt, save
 from _pod import (DATASET_NAMES, INPUT_SIZE, LOSS_NAMES, NEEDS_SMALL, curves_figure,
                   features2d_analysis, scatter_figure, train_loss_analysis)
 from _runner import Comparison, Experiment, Figure, Row, main
@@ -147,9 +147,7 @@ def figure5(ctx: dict, path: str) -> None:
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    p.close(fig)
+    save(p, fig, path)
 
 
 FIGURES = [

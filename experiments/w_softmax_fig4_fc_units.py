@@ -21,7 +21,7 @@ and the classifier), not measured.
 
 import numpy as np
 
-from _figures import plt
+from _figures import plt, save
 from _runner import Experiment, Figure, Row, main
 
 T = "Figure 4: test accuracy (%) against the FC units d"
@@ -93,9 +93,7 @@ def draw(ctx: dict, path: str) -> None:
     if not drawn:
         p.close(fig)
         return
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    p.close(fig)
+    save(p, fig, path)
 
 
 FIGURES = [
