@@ -41,7 +41,7 @@ import jax.numpy as jnp
 
 from mfdjax.models.common import check_level, sow_feature
 from mfdjax.models.registry import register
-from mfdjax.models.layers import build_classifier, check_image, check_stem
+from mfdjax.models.layers import Conv2D, build_classifier, check_image, check_stem
 
 __all__ = ["DenseLayer", "DenseNet", "Transition"]
 
@@ -54,11 +54,9 @@ def _bn(train: bool, dtype: Any, name: str) -> nn.BatchNorm:
                         dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
-def _conv(features: int, kernel: int, dtype: Any, name: str, strides: int = 1) -> nn.Conv:
-    pad = kernel // 2
-    return nn.Conv(features, (kernel, kernel), strides=strides, padding=((pad, pad), (pad, pad)),
-                   use_bias=False, dtype=dtype, param_dtype=jnp.float32,
-                   kernel_init=_conv_init, name=name)
+def _conv(features: int, kernel: int, dtype: Any, name: str, strides: int = 1) -> Conv2D:
+    return Conv2D(features, kernel, strides=strides, padding=kernel // 2, dtype=dtype,
+                  param_dtype=jnp.float32, kernel_init=_conv_init, name=name)
 
 
 class DenseLayer(nn.Module):
