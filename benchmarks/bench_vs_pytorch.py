@@ -121,7 +121,8 @@ def torch_blas(torch) -> dict:
     for _ in range(5):
         torch.mm(a, a.T)
     gflops = 5 * 2 * 512 * 512 * 8192 / (time.perf_counter() - t) / 1e9
-    return {"blas_info": info, "libraries": sorted(libs), "gram_gflops": round(gflops, 1)}
+    return {"blas_info": info, "libraries": sorted(os.path.basename(x) for x in libs),
+            "gram_gflops": round(gflops, 1)}
 
 
 def make_torch(net: str, batch: int, mfd: bool, device: str, dtype: str, compile_: bool,

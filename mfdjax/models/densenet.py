@@ -41,7 +41,7 @@ import jax.numpy as jnp
 
 from mfdjax.models.common import check_level, sow_feature
 from mfdjax.models.registry import register
-from mfdjax.models.layers import Conv2D, build_classifier, check_image, check_stem
+from mfdjax.models.layers import Conv2D, build_classifier, check_image, check_stem, max_pool2d
 
 __all__ = ["DenseLayer", "DenseNet", "Transition"]
 
@@ -138,7 +138,7 @@ class DenseNet(nn.Module):
             x = _conv(self.num_init_features, 3, self.dtype, "stem_conv")(x)
         x = nn.relu(_bn(train, self.dtype, "stem_norm")(x))
         if self.stem in ("imagenet", "cifar_pool"):
-            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+            x = max_pool2d(x, 3, 2, 1)
         sow_feature(self, features, "stages", "stage0", x)
         sow_feature(self, features, "layers", "stage0", x)
         for k, n_layers in enumerate(self.block_config, start=1):

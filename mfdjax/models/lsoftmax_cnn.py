@@ -44,7 +44,7 @@ import jax.numpy as jnp
 
 from mfdjax.models.common import check_level, sow_feature
 from mfdjax.models.registry import register
-from mfdjax.models.layers import build_classifier, check_image
+from mfdjax.models.layers import build_classifier, check_image, max_pool2d
 
 __all__ = ["CONFIGS", "LSoftmaxCNN", "PReLU"]
 
@@ -141,7 +141,7 @@ class LSoftmaxCNN(nn.Module):
             x = _ConvUnit(ch, n, dtype=self.dtype, name=f"conv{k}")(x, train=train,
                                                                     features=features)
             if k > 0:
-                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+                x = max_pool2d(x, 2, 2)
         x = x.reshape(x.shape[0], -1)
         x = nn.Dense(self.fc_dim, dtype=self.dtype, param_dtype=jnp.float32,
                      kernel_init=_xavier, name="fc")(x)

@@ -45,7 +45,8 @@ import jax
 import jax.numpy as jnp
 
 from mfdjax.models.common import check_level, sow_feature
-from mfdjax.models.layers import STEMS, ConvBN, build_classifier, check_image, check_stem
+from mfdjax.models.layers import (STEMS, ConvBN, build_classifier, check_image, check_stem,
+                                   max_pool2d)
 from mfdjax.models.registry import register
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "STEMS", "build_classifier", "check_stem"]
@@ -166,7 +167,7 @@ class ResNet(nn.Module):
         else:
             x = ConvBN(self.stem_width, 3, 1, dtype=self.dtype, name="stem")(x, train)
         if self.stem in ("imagenet", "cifar_pool"):
-            x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+            x = max_pool2d(x, 3, 2, 1)
         sow_feature(self, features, "stages", "stage0", x)
         sow_feature(self, features, "layers", "stage0", x)
         for s, (n_blocks, planes) in enumerate(zip(self.stage_sizes, self.widths)):

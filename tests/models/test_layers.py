@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from mfdjax.models.layers import Conv2D, conv2d, conv_impl
+from mfdjax.models.layers import Conv2D, conv2d, conv_impl, max_pool2d
 
 CASES = [  # kernel, stride, groups
     (1, 1, 1), (1, 2, 1), (3, 1, 1), (3, 2, 1), (3, 1, 3), (1, 1, 2), (7, 2, 1)]
@@ -115,3 +115,33 @@ def test_conv_impl_rejects_unknown_names_and_restores():
 def test_groups_must_divide_the_input_channels():
     with pytest.raises(ValueError, match="not divisible by `groups`"):
         Conv2D(4, 3, groups=4).init(jax.random.key(0), jnp.ones((1, 5, 5, 6)))
+
+
+@pytest.mark.parametrize("window,stride,pad,size", [(3, 2, 1, 9), (3, 2, 1, 8), (2, 2, 0, 8),
+                                                    (3, 1, 1, 5)])
+def test_max_pool2d_matches_flax_values_and_gradients(window, stride, pad, size):
+    """Random inputs have no tied maxima, so the gradients agree exactly too."""
+    x = jax.random.normal(jax.random.key(0), (2, size, size, 3))
+    c = jax.random.normal(jax.random.key(1), nn.max_pool(
+        x, (window, window), strides=(stride, stride), padding=((pad, pad),) * 2).shape)
+
+    def loss(impl):
+        def f(x):
+            with conv_impl(impl):
+                return jnp.sum(c * max_pool2d(x, window, stride, pad))
+        return f
+
+    with conv_impl("dot"):
+        got = max_pool2d(x, window, stride, pad)
+    want = nn.max_pool(x, (window, window), strides=(stride, stride),
+                       padding=((pad, pad),) * 2)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(jax.jit(jax.grad(loss("dot")))(x), jax.grad(loss("xla"))(x))
+
+
+def test_max_pool2d_gradient_of_tied_maxima_is_shared():
+    """The documented difference: a window of equal values shares its gradient."""
+    x = jnp.ones((1, 2, 2, 1))
+    with conv_impl("dot"):
+        g = jax.grad(lambda x: jnp.sum(max_pool2d(x, 2, 2)))(x)
+    assert float(jnp.sum(g)) == pytest.approx(1.0)
