@@ -70,7 +70,8 @@ def _parse(argv):
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
                    help="compute dtype (parameters stay float32 in both libraries)")
     p.add_argument("--torch-compile", action="store_true",
-                   help="add torch.compile versions of the two PyTorch steps")
+                   help="add torch.compile versions of the two PyTorch steps (inductor "
+                        "compiles for many minutes on a 2-core CPU)")
     p.add_argument("--channels-last", action="store_true",
                    help="PyTorch in channels_last memory format (default: NCHW, as the "
                         "authors' code)")
