@@ -172,11 +172,11 @@ def make_torch(net: str, batch: int, mfd: bool, device: str, dtype: str, compile
 
 
 def make_mfdjax(net: str, batch: int, mfd: bool, dtype: str, seed: int = 0, *,
-                conv: str = "auto", compiler_options: dict | None = None, cfg_overrides=()):
+                conv: str = "auto", compiler_options: dict | None = None):
     """Returns ``(step, n_params, compiled)``: mfdjax's own train step, jitted as the trainer does.
 
-    ``conv`` (:func:`mfdjax.models.layers.conv_impl`), ``compiler_options`` (XLA debug
-    options for this compile) and ``cfg_overrides`` exist for ``bench_cpu_step.py``."""
+    ``conv`` (:func:`mfdjax.models.layers.conv_impl`) and ``compiler_options`` (XLA debug
+    options for this compile) exist for ``bench_cpu_step.py``."""
     import jax
     import numpy as np
 
@@ -194,7 +194,7 @@ def make_mfdjax(net: str, batch: int, mfd: bool, dtype: str, seed: int = 0, *,
     apply_overrides(cfg, [f"model.name={mname}", f"model.stem={stem}", f"model.dtype={dtype}",
                           f"batch_size={batch}", "dataset.augment=False",
                           f"mfd.weight={1.0 if mfd else 0.0}", "mfd.features=stages",
-                          f"seed={seed}", *cfg_overrides])
+                          f"seed={seed}"])
     mesh = mesh_lib.make_mesh()
     model = build_model(cfg, k)
     tx, schedule = make_optimizer(cfg.optimizer, steps_per_epoch=400, num_epochs=cfg.num_epochs)
