@@ -180,14 +180,10 @@ def make_mfdjax(net: str, batch: int, mfd: bool, dtype: str, seed: int = 0, *,
     import jax
     import numpy as np
 
-    from mfdjax.models.layers import conv_impl
-
+    from bench_train_throughput import build  # the trainer's state, mesh and jitted step
     from mfdjax.configs import apply_overrides, load_config
+    from mfdjax.models.layers import conv_impl
     from mfdjax.train import mesh as mesh_lib
-    from mfdjax.train.loop import build_model
-    from mfdjax.train.optim import make_optimizer
-    from mfdjax.train.state import create_train_state, make_key
-    from mfdjax.train.step import make_train_step
 
     mname, stem, shape, k = _NETS[net]
     cfg = load_config("default:softmax")
@@ -195,17 +191,7 @@ def make_mfdjax(net: str, batch: int, mfd: bool, dtype: str, seed: int = 0, *,
                           f"batch_size={batch}", "dataset.augment=False",
                           f"mfd.weight={1.0 if mfd else 0.0}", "mfd.features=stages",
                           f"seed={seed}"])
-    mesh = mesh_lib.make_mesh()
-    model = build_model(cfg, k)
-    tx, schedule = make_optimizer(cfg.optimizer, steps_per_epoch=400, num_epochs=cfg.num_epochs)
-    state = create_train_state(cfg, model, rng=make_key(cfg.seed, cfg.prng_impl),
-                               input_shape=shape, num_classes=k, tx=tx)
-    state = mesh_lib.replicate(state, mesh)
-    repl, data = mesh_lib.replicated_sharding(mesh), mesh_lib.data_sharding(mesh)
-    fn = jax.jit(make_train_step(cfg, steps_per_epoch=400,
-                                 mean=np.zeros(shape[-1], np.float32),
-                                 std=np.full(shape[-1], 64.0, np.float32), schedule=schedule),
-                 in_shardings=(repl, data), out_shardings=(repl, repl), donate_argnums=0)
+    mesh, state, fn = build(cfg, shape, k)
     rng = np.random.default_rng(seed)
     batch_arr = mesh_lib.global_batch({
         "image": rng.integers(0, 256, (batch,) + shape, dtype=np.uint8),
