@@ -196,7 +196,8 @@ def test_traced_out_of_range_labels_follow_the_rule(name):
         # Masked out by `where`, the bad rows are ignored: the value of the good rows.
         keep = jnp.asarray(~bad)
         masked = jax.jit(lambda a, y: fn(a, y, where=keep))(x, y_bad)
-        np.testing.assert_allclose(masked, fn(x, y_good, where=keep), rtol=1e-6)
+        # (jit vs eager: float32 rounding differs by a few ulps, more at XLA's -O0)
+        np.testing.assert_allclose(masked, fn(x, y_good, where=keep), rtol=1e-5)
         g = jax.jit(jax.grad(lambda a, y: fn(a, y)))(x, y_bad)
         assert np.all(np.isfinite(np.asarray(g)))
 
