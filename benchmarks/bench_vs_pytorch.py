@@ -24,7 +24,9 @@ Each round times ``--steps`` steps per configuration; the printed figure is the 
 over rounds of the per-step time, with the range, images/s and the ratios. Peak memory
 (``--memory``, on by default) is measured afterwards, one fresh process per
 configuration: CPU: peak resident set (VmHWM) above the resident set just before the
-first step; GPU: the framework's own peak of allocated device memory.
+first step; GPU: the framework's own peak of allocated device memory. For mfdjax it also
+prints XLA's own account of the compiled step (``memory_analysis``): the temporary buffer
+(residuals and workspaces), the state passed in, and how much of it is donated in place.
 
 Before timing, the script reports which BLAS PyTorch runs on and measures its matmul
 speed on the MFD Gram's shape: Debian's python3-torch links the reference BLAS through
@@ -239,8 +241,17 @@ def memory_child(args) -> None:
     """One configuration in a fresh process: prints its peak step memory as JSON."""
     name, batch = args.only.rsplit("@", 1)
     batch = int(batch)
-    step, _ = _build(name, args, batch)
     out = {"config": name, "batch": batch}
+    if name.startswith("torch"):
+        step, _ = _build(name, args, batch)
+    else:  # also XLA's own account of the compiled step (no run needed)
+        step, _, compiled = make_mfdjax(args.net, batch, name.endswith("+mfd"), args.dtype)
+        m = compiled.memory_analysis()
+        if m is not None:
+            for key, attr in (("xla_temp_mib", "temp_size_in_bytes"),
+                              ("xla_args_mib", "argument_size_in_bytes"),
+                              ("xla_alias_mib", "alias_size_in_bytes")):
+                out[key] = getattr(m, attr) / 2**20
     if args.device == "gpu":
         if name.startswith("torch"):
             import torch
@@ -368,13 +379,16 @@ def main(argv=None) -> int:
         res = run_batch(args, batch, names)
         if args.memory:
             for name, m in _memory_pass(args, names, batch).items():
-                res["configs"][name]["peak_mib"] = m["peak_mib"]
-                res["configs"][name]["peak_total_mib"] = m["peak_total_mib"]
+                res["configs"][name].update(
+                    {k: v for k, v in m.items() if k.endswith("_mib")})
         results["batches"].append(res)
         print(f"\n{args.net}, batch {batch}, {args.device}, {args.dtype}, {args.threads} cores, "
               f"{args.rounds} interleaved rounds x {args.steps} steps (median ms/step)")
         for name, c in res["configs"].items():
             mem = (f"  peak +{c['peak_mib']:7.0f} MiB" if "peak_mib" in c else "")
+            if "xla_temp_mib" in c:  # XLA's buffers: temporaries, and state donated in place
+                mem += (f" (XLA temp {c['xla_temp_mib']:.0f}, state {c['xla_args_mib']:.0f}, "
+                        f"aliased {c['xla_alias_mib']:.0f})")
             print(f"{name:>18}: {c['median_ms']:9.1f} ms  ({c['min_ms']:.1f}-{c['max_ms']:.1f})"
                   f"  {c['images_per_s']:8.1f} img/s  params {c['params']:,}{mem}")
         for k, v in res["ratios"].items():
