@@ -215,11 +215,12 @@ def make_mfdjax(net: str, batch: int, mfd: bool, dtype: str, seed: int = 0, *,
 
 
 def _build(name: str, args, batch: int):
+    """``(step, n_params, compiled)``; ``compiled`` is None for the PyTorch configurations."""
     mfd = name.endswith("+mfd")
     if name.startswith("torch"):
-        return make_torch(args.net, batch, mfd, args.device, args.dtype,
-                          "compile" in name, args.channels_last)[:2]
-    return make_mfdjax(args.net, batch, mfd, args.dtype)[:2]
+        return (*make_torch(args.net, batch, mfd, args.device, args.dtype,
+                            "compile" in name, args.channels_last)[:2], None)
+    return make_mfdjax(args.net, batch, mfd, args.dtype)
 
 
 def _configs(args):
@@ -242,10 +243,8 @@ def memory_child(args) -> None:
     name, batch = args.only.rsplit("@", 1)
     batch = int(batch)
     out = {"config": name, "batch": batch}
-    if name.startswith("torch"):
-        step, _ = _build(name, args, batch)
-    else:  # also XLA's own account of the compiled step (no run needed)
-        step, _, compiled = make_mfdjax(args.net, batch, name.endswith("+mfd"), args.dtype)
+    step, _, compiled = _build(name, args, batch)
+    if compiled is not None:  # also XLA's own account of the compiled step (no run needed)
         m = compiled.memory_analysis()
         if m is not None:
             for key, attr in (("xla_temp_mib", "temp_size_in_bytes"),
@@ -304,7 +303,7 @@ def run_batch(args, batch: int, names) -> dict:
     steps, params, first = {}, {}, {}
     for name in names:
         t = time.perf_counter()
-        step, n = _build(name, args, batch)
+        step, n, _ = _build(name, args, batch)
         step()  # compile / warm up (torch.compile compiles here)
         step()
         first[name] = time.perf_counter() - t
