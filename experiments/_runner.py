@@ -765,6 +765,8 @@ def render_markdown(res: dict) -> str:
                       "|---|---|" + "---|" * len(extra_keys)]
             for r in rows:
                 ex = r.get("extra", {})
+                if not any(k in ex for k in extra_keys):
+                    continue  # rows that measure none of them (e.g. GDA only on POD runs)
                 lines.append(f"| {r['row']} | {r['column']} | " + " | ".join(
                     f"{_fmt(ex[k]['mean'], _digits(k))} ± {_fmt(ex[k]['std'], _digits(k))}"
                     if k in ex else "" for k in extra_keys) + " |")

@@ -98,3 +98,16 @@ def test_list_prints_every_row_with_its_paper_number(capsys):
     assert _runner.main(exp, ["--list"]) == 0
     out = capsys.readouterr().out
     assert "a" in out and "93.25" in out and "--data-dir cifar10=PATH" in out
+
+
+def test_other_measurements_lists_only_rows_that_have_them():
+    # Study 4 measures GDA on the POD runs only: its "Other measurements" table must not
+    # carry nine empty rows for the other losses.
+    path = os.path.join(ROOT, "experiments", "results", "fashion_mnist", "pod_losses",
+                        "results.json")
+    with open(path) as f:
+        res = json.load(f)
+    md = _runner.render_markdown(res)
+    block = md.split("Other measurements (Study 4: ten losses")[1].split("\n\n")[1]
+    body = block.splitlines()[2:]
+    assert len(body) == 1 and body[0].startswith("| POD Loss")
