@@ -46,18 +46,35 @@ def _digits(metric: str) -> int:
     return 3 if metric.startswith(("corr", "angle", "var")) else 2
 
 
+def _wall(row: dict) -> str:
+    """Mean ± std of the runs' wall seconds ("–" for rows that reuse another row's runs)."""
+    if row.get("runs_of"):
+        return "–"
+    w = (row.get("extra") or {}).get("wall_seconds")
+    if w:
+        return f"{_f(w['mean'], 0)} ± {_f(w['std'], 0)}"
+    vals = [run["metrics"]["wall_seconds"] for run in row.get("runs", [])
+            if run.get("status") == "done" and "wall_seconds" in run.get("metrics", {})]
+    if not vals:
+        return "–"
+    mean = sum(vals) / len(vals)
+    std = (math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
+           if len(vals) > 1 else float("nan"))
+    return f"{_f(mean, 0)} ± {_f(std, 0)}"
+
+
 def study_block(name: str, res: dict, planned: int) -> list[str]:
     rows = res["rows"]
-    done = sum(r["n"] for r in rows)
-    total = planned * len([r for r in rows if not r.get("runs_of")])
+    trained = [r for r in rows if not r.get("runs_of")]  # derived rows reuse these runs
+    done = sum(r["n"] for r in trained)
+    total = planned * len(trained)
     lines = [f"**{res['title']}** — `{os.path.relpath(RESULTS, ROOT)}/{name}/` "
              f"({done} of {total} planned runs finished; commit `{res.get('commit')}`)", "",
              "| arm | metric | mean ± std | n | run wall time (s) |",
              "|---|---|---|---|---|"]
     for r in rows:
         d = _digits(r["metric"])
-        wall = (r.get("extra") or {}).get("wall_seconds")
-        wall = f"{_f(wall['mean'], 0)} ± {_f(wall['std'], 0)}" if wall else "–"
+        wall = _wall(r)
         lines.append(f"| {_cell(r['column'])}, {_cell(r['row'])} | {r['metric']} | "
                      f"{_f(r['mean'], d)} ± {_f(r['std'], d)} | {r['n']} | {wall} |")
     lines.append("")

@@ -41,3 +41,21 @@ def test_committed_results_have_the_schema_and_reproducible_commands():
             assert c["verdict"] in {"shown", "not shown", "contradicted"}
             if min(c["n_a"], c["n_b"]) < 2:
                 assert c["verdict"] == "not shown"
+
+
+def test_run_counts_leave_out_rows_that_reuse_other_runs():
+    # A row with runs_of (e.g. study 4's Table IX classifiers, read off the POD runs) trains
+    # nothing: counting it would report more finished runs than planned.
+    def row(label, n, runs_of=None):
+        return {"row": label, "column": "c", "metric": "top1", "mean": 90.0, "std": 0.1,
+                "n": n, "runs_of": runs_of, "extra": {},
+                "runs": [{"status": "done", "metrics": {"wall_seconds": 100.0 + 10 * s}}
+                         for s in range(n)]}
+
+    res = {"title": "t", "commit": "abc", "comparisons": [],
+           "rows": [row("a", 3), row("b", 3), row("b_view", 3, runs_of="b")]}
+    text = "\n".join(_summary.study_block("x", res, 3))
+    assert "(6 of 6 planned runs finished" in text
+    lines = {ln.split(" | ")[0]: ln for ln in text.splitlines() if ln.startswith("| c, ")}
+    assert lines["| c, a"].endswith("| 110 ± 10 |")
+    assert lines["| c, b_view"].endswith("| – |")
