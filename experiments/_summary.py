@@ -17,6 +17,8 @@ import math
 import os
 import sys
 
+from _runner import mean_std
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "experiments", "results", "fashion_mnist")
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -48,18 +50,11 @@ def _digits(metric: str) -> int:
 
 def _wall(row: dict) -> str:
     """Mean ± std of the runs' wall seconds ("–" for rows that reuse another row's runs)."""
-    if row.get("runs_of"):
-        return "–"
-    w = (row.get("extra") or {}).get("wall_seconds")
-    if w:
-        return f"{_f(w['mean'], 0)} ± {_f(w['std'], 0)}"
     vals = [run["metrics"]["wall_seconds"] for run in row.get("runs", [])
             if run.get("status") == "done" and "wall_seconds" in run.get("metrics", {})]
-    if not vals:
+    if row.get("runs_of") or not vals:
         return "–"
-    mean = sum(vals) / len(vals)
-    std = (math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
-           if len(vals) > 1 else float("nan"))
+    mean, std = mean_std(vals)
     return f"{_f(mean, 0)} ± {_f(std, 0)}"
 
 
