@@ -23,8 +23,9 @@ import time
 _L = "LIBRARY_FUSION_TYPE_"
 # name: (conv impl, XLA compiler options)
 VARIANTS = {
-    "xla-conv": ("xla", {}),                     # before: XLA's convolution for 1x1 kernel grads
-    "default": ("auto", {}),                     # the package default (einsum 1x1 kernel tangent)
+    "xla-conv": ("xla", {}),                     # XLA's convolutions and max-pool throughout
+    "dot": ("dot", {}),                          # 0.1.0's CPU default: 1x1 kernel tangent, slice-chain pool
+    "default": ("auto", {}),                     # the package default (conv_impl "matmul" on the CPU)
     "fast-math": ("auto", {"xla_cpu_enable_fast_math": True}),
     "xnn-graph": ("auto", {"xla_cpu_experimental_xnn_graph_fusion_mode":
                            "XNN_GRAPH_FUSION_MODE_GREEDY"}),

@@ -495,6 +495,12 @@ def _flatten_features(features: Any) -> list[tuple[str, Any]]:
     return [("features", features)]
 
 
+# Maps of one shape are stacked and vmapped from this many on: for two or three maps
+# the stack's copy costs more than the separate products (the default job's stem and
+# stage-1 maps, both (128, 196, 16): 0.95 of the step unstacked; benchmarks/README.md).
+_STACK_MIN_MAPS = 4
+
+
 def mfd_loss(
     features: jax.Array | Sequence[jax.Array] | Mapping[Any, jax.Array],
     *,
@@ -513,9 +519,10 @@ def mfd_loss(
     with ``F`` the Pearson matrix of :func:`feature_correlation` (eq. 6). For a
     list/tuple/dict (possibly nested) of maps the per-map losses are SUMMED (the
     second term of eq. 7 without lambda, which is the caller's: lambda = 1 in
-    Table II). Maps of the same shape and dtype are stacked and the per-map
-    computation is ``jax.vmap``-ped over them, so e.g. ResNet50's 49 layer-level
-    maps cost a handful of batched Gram products rather than 49 separate ones.
+    Table II). Four or more maps of the same shape and dtype are stacked and the
+    per-map computation is ``jax.vmap``-ped over them, so e.g. ResNet50's 49
+    layer-level maps cost a handful of batched Gram products rather than 49
+    separate ones.
 
     Args:
       features: one activation (B, ..., C), or a sequence / dict of them (each
@@ -551,8 +558,8 @@ def mfd_loss(
         groups.setdefault((a.shape, a.dtype), []).append(a)
     total = []
     for same in groups.values():
-        if len(same) == 1:
-            total.append(_map_loss(same[0], **kw))
+        if len(same) < _STACK_MIN_MAPS:
+            total.extend(_map_loss(a, **kw) for a in same)
         else:
             per_map = jax.vmap(functools.partial(_map_loss, **kw))(jnp.stack(same))
             total.append(jnp.sum(per_map))

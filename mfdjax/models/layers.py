@@ -56,31 +56,51 @@ def build_classifier(backbone: nn.Module, *, num_classes: int, head: str,
     return Classifier(backbone=backbone, head=make_head(head, num_classes, **(head_kwargs or {})))
 
 
-# --- 2-D convolution whose 1x1 weight gradient is a matrix product -------------------
+# --- 2-D convolution and max-pool, with CPU formulations of their gradients ----------
 #
-# XLA:CPU differentiates a convolution's kernel with another convolution whose window is
-# the whole feature map (batch and channels swapped, both operands transposed first).
-# For the 1x1 convolutions that make up two thirds of a ResNet50 bottleneck that path
-# ran at ~15 GFLOP/s on the 2-core CPU and, with its transposes, took over half of the
-# training step, while the same product as one matrix multiply (positions contracted)
-# runs at the BLAS rate. ``conv2d`` keeps XLA's convolution for the output and for the
-# input gradient and, for 1x1 kernels, gives the kernel's tangent as an einsum, so the
-# reverse pass gets a dot_general. A custom JVP (not a VJP), so forward mode, jvp-of-grad
-# and every transformation still work. Measurements: BUILD_NOTES.md, section 14.
+# XLA:CPU is slow at three things the CNNs here need, so on the CPU backend the package
+# writes them another way (same values, the same maths; measurements and the rule for
+# each in benchmarks/README.md):
+#
+# * A convolution's kernel gradient: XLA:CPU computes it with another convolution whose
+#   window is the whole feature map (batch and channels swapped, both operands
+#   transposed). For 1x1 kernels ``conv2d`` keeps XLA's convolution for the output and
+#   the input gradient and gives the kernel's tangent as an einsum, so the reverse pass
+#   gets one dot_general over all positions (a custom JVP, not a VJP, so forward mode
+#   and every transformation still work).
+# * Convolutions on small maps (at most 16 output positions, e.g. the 4x4 and 2x2 stages
+#   of a CIFAR-sized network): XLA:CPU's library convolutions run these, and above all
+#   their input gradients, at a few GFLOP/s. ``conv2d`` writes them as one im2col matrix product (the k*k shifted
+#   slices side by side, contracted with the kernel reshaped to (k*k*Cin, Cout)); plain
+#   jnp, so autodiff gives a dot for the kernel gradient and a dot plus padded adds for
+#   the input gradient.
+# * A max-pool's gradient: XLA:CPU differentiates a reduce-window max through an
+#   index-tracking reduce-window plus a scatter. ``max_pool2d`` takes the maximum of
+#   separable strided slices and gives its tangent through the index of each window's
+#   first maximum (a custom JVP), whose transpose is a few fused selects and pads.
 
-_CONV_IMPLS = ("auto", "xla", "dot")
+_CONV_IMPLS = ("auto", "xla", "dot", "matmul")
 _conv_impl_override: list[str] = []
+# On the CPU, a convolution with at most this many output positions per image is one
+# im2col matmul (16: the 4x4 and 2x2 stages of CIFAR-sized networks; measured per layer
+# and per step, benchmarks/README.md).
+IM2COL_MAX_POSITIONS = 16
 
 
 @contextlib.contextmanager
 def conv_impl(impl: str) -> Iterator[None]:
-    """Within the block, models trace their 1x1 convolutions with ``impl``.
+    """Within the block, models trace their convolutions and max-pools with ``impl``.
 
-    ``"auto"`` (the default outside any block): the einsum kernel tangent on the CPU
-    backend, XLA's convolution elsewhere (cuDNN's weight gradient is fast); ``"xla"``:
-    always XLA's; ``"dot"``: always the einsum. The same switch picks the max-pool
-    formulation of :func:`max_pool2d`. Decided at trace time, so wrap the first call of
-    a jitted function (its compile), e.g. to benchmark both."""
+    ``"auto"`` (the default outside any block): ``"matmul"`` on the CPU backend,
+    ``"xla"`` elsewhere (cuDNN's convolutions and their gradients are fast);
+    ``"xla"``: XLA's convolution and ``flax.linen.max_pool`` everywhere;
+    ``"dot"``: the 1x1 kernel tangent as an einsum and the max-pool as a chain of
+    slice maxima (the CPU formulation of mfdjax 0.1.0, kept so that benchmarks can set
+    it beside the current one); ``"matmul"``: the 1x1 kernel tangent as an einsum,
+    convolutions with at most :data:`IM2COL_MAX_POSITIONS` output positions as one
+    im2col matmul, and the max-pool
+    with a first-maximum tangent. Decided at trace time, so wrap the first call of a
+    jitted function (its compile), e.g. to benchmark both."""
     if impl not in _CONV_IMPLS:
         raise ValueError(f"`impl` must be one of {_CONV_IMPLS}, got {impl!r}.")
     _conv_impl_override.append(impl)
@@ -93,7 +113,7 @@ def conv_impl(impl: str) -> Iterator[None]:
 def _resolve_impl() -> str:
     impl = _conv_impl_override[-1] if _conv_impl_override else "auto"
     if impl == "auto":
-        return "dot" if jax.default_backend() == "cpu" else "xla"
+        return "matmul" if jax.default_backend() == "cpu" else "xla"
     return impl
 
 
@@ -118,44 +138,114 @@ def _conv1x1_jvp(stride, primals, tangents):
     return _conv1x1(x, w, stride), tangent
 
 
+def _out_size(size: int, k: int, stride: int, pad: int) -> int:
+    return (size + 2 * pad - k) // stride + 1
+
+
+def _window(xp, i: int, j: int, stride: int, ho: int, wo: int):
+    """The (ho, wo) strided slice of ``xp`` that starts at row ``i``, column ``j``."""
+    n, c = xp.shape[0], xp.shape[-1]
+    return lax.slice(xp, (0, i, j, 0), (n, i + stride * (ho - 1) + 1,
+                                        j + stride * (wo - 1) + 1, c), (1, stride, stride, 1))
+
+
+def _conv_im2col(x, w, stride: int, pad: int):
+    """The convolution as one matrix product over (k*k*Cin) patches (ungrouped)."""
+    kh, kw, cin, cout = w.shape
+    ho, wo = _out_size(x.shape[1], kh, stride, pad), _out_size(x.shape[2], kw, stride, pad)
+    xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0))) if pad else x
+    patches = jnp.concatenate([_window(xp, i, j, stride, ho, wo)
+                               for i in range(kh) for j in range(kw)], axis=-1)
+    return jnp.einsum("nhwk,ko->nhwo", patches, w.reshape(kh * kw * cin, cout))
+
+
+def _use_im2col(x, w, stride: int, pad: int) -> bool:
+    kh, kw = w.shape[:2]
+    positions = _out_size(x.shape[1], kh, stride, pad) * _out_size(x.shape[2], kw, stride, pad)
+    return positions <= IM2COL_MAX_POSITIONS
+
+
 def conv2d(x: jax.Array, w: jax.Array, *, stride: int = 1, pad: int = 0,
            groups: int = 1) -> jax.Array:
-    """NHWC x HWIO convolution, symmetric zero padding ``pad``; same values as
-    ``lax.conv_general_dilated``. 1x1 ungrouped kernels differentiate their kernel with
-    a matrix product (see :func:`conv_impl`)."""
-    if (w.shape[0] == w.shape[1] == 1 and pad == 0 and groups == 1
-            and _resolve_impl() == "dot"):
+    """NHWC x HWIO convolution, symmetric zero padding ``pad``; the values of
+    ``lax.conv_general_dilated``. On the CPU, 1x1 ungrouped kernels differentiate their
+    kernel with a matrix product and ungrouped convolutions on small maps are one im2col
+    matrix product (see :func:`conv_impl`)."""
+    impl = _resolve_impl()
+    if impl == "xla" or groups != 1:
+        return _xla_conv(x, w, stride, pad, groups)
+    if w.shape[0] == w.shape[1] == 1 and pad == 0:
         return _conv1x1(x, w, stride)
+    if impl == "matmul" and _use_im2col(x, w, stride, pad):
+        return _conv_im2col(x, w, stride, pad)
     return _xla_conv(x, w, stride, pad, groups)
+
+
+def _pool_forward(x, window: int, stride: int, pad: int):
+    """(-inf padded input, max-pool) with the maximum taken rows first, then columns."""
+    ho, wo = _out_size(x.shape[1], window, stride, pad), _out_size(x.shape[2], window, stride, pad)
+    xp = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=-jnp.inf) \
+        if pad else x
+    n, _, wp, c = xp.shape
+    rows = functools.reduce(jnp.maximum, [
+        lax.slice(xp, (0, i, 0, 0), (n, i + stride * (ho - 1) + 1, wp, c), (1, stride, 1, 1))
+        for i in range(window)])
+    y = functools.reduce(jnp.maximum, [
+        lax.slice(rows, (0, 0, j, 0), (n, ho, j + stride * (wo - 1) + 1, c), (1, 1, stride, 1))
+        for j in range(window)])
+    return xp, y
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
+def _max_pool_first(x, window: int, stride: int, pad: int):
+    return _pool_forward(x, window, stride, pad)[1]
+
+
+@_max_pool_first.defjvp
+def _max_pool_first_jvp(window, stride, pad, primals, tangents):
+    (x,), (dx,) = primals, tangents
+    xp, y = _pool_forward(x, window, stride, pad)
+    ho, wo = y.shape[1:3]
+    # Index (row-major within the window) of each window's first maximum, as XLA's
+    # select-and-scatter picks it; a window of -inf padding only takes index k*k (none).
+    first = jnp.full(y.shape, window * window, jnp.int8)
+    for i in reversed(range(window)):
+        for j in reversed(range(window)):
+            first = jnp.where(_window(xp, i, j, stride, ho, wo) == y,
+                              jnp.int8(i * window + j), first)
+    first = lax.stop_gradient(first)
+    dxp = jnp.pad(dx, ((0, 0), (pad, pad), (pad, pad), (0, 0))) if pad else dx
+    zero = jnp.zeros((), dx.dtype)
+    tangent = functools.reduce(jnp.add, [
+        jnp.where(first == i * window + j, _window(dxp, i, j, stride, ho, wo), zero)
+        for i in range(window) for j in range(window)])
+    return y, tangent
+
+
+def _max_pool_chain(x, window: int, stride: int, pad: int):
+    ho, wo = _out_size(x.shape[1], window, stride, pad), _out_size(x.shape[2], window, stride, pad)
+    if pad:
+        x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=-jnp.inf)
+    return functools.reduce(jnp.maximum, [_window(x, i, j, stride, ho, wo)
+                                          for i in range(window) for j in range(window)])
 
 
 def max_pool2d(x: jax.Array, window: int, stride: int, pad: int = 0) -> jax.Array:
     """Max-pool of an NHWC batch (square window, symmetric -inf padding), the values of
     ``flax.linen.max_pool``.
 
-    On the CPU (see :func:`conv_impl`) it is the maximum of the ``window**2`` strided
-    slices: XLA:CPU lowers the gradient of a reduce-window max to an index-tracking
-    reduce-window over four int32 iotas of the padded input plus a scatter; the slice
-    chain differentiates into fused selects (with the 1x1 change, 0.94x of the default
-    Fashion-MNIST step). The two agree except where a window holds tied maxima: there
-    the chain splits the gradient between the tied entries, XLA's (and PyTorch's) gives
-    it to one.
+    On the CPU (``"matmul"``, see :func:`conv_impl`) the gradient goes to each window's
+    first maximum in row-major order, exactly as XLA's (and PyTorch's) max-pool
+    gradient, computed with selects instead of XLA:CPU's scatter. Under ``"dot"`` (the
+    0.1.0 formulation) tied maxima split their gradient between them.
     """
-    if _resolve_impl() == "xla":
+    impl = _resolve_impl()
+    if impl == "xla":
         return nn.max_pool(x, (window, window), strides=(stride, stride),
                            padding=((pad, pad), (pad, pad)))
-    n, h, w, c = x.shape
-    ho, wo = (h + 2 * pad - window) // stride + 1, (w + 2 * pad - window) // stride + 1
-    if pad:
-        x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=-jnp.inf)
-    out = None
-    for i in range(window):
-        for j in range(window):
-            part = lax.slice(x, (0, i, j, 0), (n, i + stride * (ho - 1) + 1,
-                                               j + stride * (wo - 1) + 1, c),
-                             (1, stride, stride, 1))
-            out = part if out is None else jnp.maximum(out, part)
-    return out
+    if impl == "dot":
+        return _max_pool_chain(x, window, stride, pad)
+    return _max_pool_first(x, window, stride, pad)
 
 
 class Conv2D(nn.Module):
