@@ -15,7 +15,12 @@ figures) and calls :func:`main`. Every script has the same command line::
 * ``--smoke`` runs every row on a tiny real dataset (a Fashion-MNIST slice resized to
   the row's input size), the tiny width of the row's network family, a few dozen
   steps, one seed: the whole pipeline, from config to results.md and PNGs;
-* trailing ``key=value`` overrides apply to every run.
+* trailing ``key=value`` overrides apply to every run;
+* ``--jobs`` (default auto) trains that many runs at once, each in its own process
+  pinned to one core: on a CPU-only machine auto means one per core, which gets more
+  images/s out of the machine than one run on every core (mfdjax.train.parallel);
+  each run's recorded command then starts with ``taskset -c CORE``, the condition
+  under which it reproduces bit for bit.
 
 After EVERY finished run the runner rewrites ``DIR/results.json`` and
 ``DIR/results.md``; a rerun skips finished runs and resumes unfinished ones from
@@ -350,11 +355,16 @@ def parse_args(exp: Experiment, argv=None) -> argparse.Namespace:
     p.add_argument("--only", nargs="+", default=[], metavar="LABEL",
                    help="run only these rows (labels from --list; commas also work)")
     p.add_argument("--list", action="store_true", help="print every row and exit")
+    p.add_argument("--jobs", default="auto", metavar="N",
+                   help="runs trained at once, each in its own process pinned to one core "
+                        "(default auto: one per core on a CPU-only machine, 1 elsewhere "
+                        "and with --smoke; 1: one after another in this process)")
     p.add_argument("--publish", default="", metavar="DIR",
                    help="also copy results.json, results.md and the PNGs to DIR after "
                         "every run (e.g. experiments/results/...; no checkpoints)")
     p.add_argument("overrides", nargs="*", help="key=value overrides of every run")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.seeds < 1:
         p.error(f"--seeds must be >= 1, got {args.seeds}")
     labels = [r.label for r in exp.rows]
@@ -379,6 +389,12 @@ def parse_args(exp: Experiment, argv=None) -> argparse.Namespace:
     for o in args.overrides:
         if "=" not in o:
             p.error(f"override {o!r} must look like key.sub=value")
+    if args.jobs.strip().lower() != "auto":
+        try:
+            if int(args.jobs) < 1:
+                raise ValueError
+        except ValueError:
+            p.error(f"--jobs must be 'auto' or an integer >= 1, got {args.jobs!r}")
     if args.smoke:
         args.seeds = 1
     if not args.workdir:
@@ -495,6 +511,12 @@ class Runner:
         try:
             config, overrides = _row_config(self.exp, row, seed, self.args)
             rec["command"] = _command(row, os.path.relpath(run_dir), overrides)
+            core = _worker_core()
+            if core is not None:
+                # XLA compiles for the cores it may use, so the run reproduces bit for
+                # bit under the same pinning (any single core).
+                rec["command"] = f"taskset -c {core} " + rec["command"]
+                rec["cores"] = 1
             if self.args.smoke:
                 # Smoke runs map many rows (e.g. the CIFAR-10 and CIFAR-100 cells of a
                 # network) onto the same tiny config: train each distinct config once.
@@ -656,12 +678,10 @@ class Runner:
             out.append(entry)
         return out
 
-    def run(self) -> int:
-        self._load_previous()
-        self.meta["commit"] = git_commit()
-        self.meta["machine"] = machine()
-        failed = 0
-        # Seeds outer, rows inner: a partial study has balanced arms.
+    def pending(self) -> list[tuple[Row, int]]:
+        """The runs still to train, seeds outer and rows inner (a partial study has
+        balanced arms); finished ones are taken into the records."""
+        todo = []
         for seed in self.seeds:
             for row in self.rows:
                 if row.runs_of:
@@ -669,15 +689,93 @@ class Runner:
                 prev = self._done(row, seed)
                 if prev is not None:
                     self.records[(row.label, seed)] = prev
-                    continue
-                rec = self.run_one(row, seed)
-                self.records[(row.label, seed)] = rec
-                failed += rec["status"] != "done"
-                self.write()
+                else:
+                    todo.append((row, seed))
+        return todo
+
+    def jobs(self, n_runs: int) -> int:
+        """--jobs resolved: parallel workers need a script file they can import."""
+        from mfdjax.train import parallel
+
+        if self.args.smoke or self.script_path() is None:
+            return 1
+        return parallel.parse_jobs(self.args.jobs, n_runs)
+
+    def script_path(self) -> str | None:
+        """The script run as ``__main__`` when it declares this experiment (workers
+        import it); None otherwise (e.g. an Experiment built in a test: one process)."""
+        main_mod = sys.modules.get("__main__")
+        if main_mod is not None and getattr(main_mod, "__file__", None) and any(
+                v is self.exp for v in vars(main_mod).values()):
+            return os.path.abspath(main_mod.__file__)
+        return None
+
+    def run(self) -> int:
+        from mfdjax.train import parallel
+
+        self._load_previous()
+        self.meta["commit"] = git_commit()
+        self.meta["machine"] = machine()
+        todo = self.pending()
+        jobs = self.jobs(len(todo))
+        failed = 0
+
+        def done(i: int, rec: dict) -> None:
+            nonlocal failed
+            row, seed = todo[i]
+            self.records[(row.label, seed)] = rec
+            failed += rec["status"] != "done"
+            self.write()
+
+        if jobs > 1:
+            print(f"{len(todo)} runs, {jobs} at a time (one process per core; --jobs 1 "
+                  "trains them one after another)", flush=True)
+            path, argv = self.script_path(), list(self.args.argv)
+            parallel.run_all(_run_task, [(path, argv, row.label, seed, self.meta)
+                                         for row, seed in todo], jobs=jobs, on_done=done)
+        else:
+            for i, (row, seed) in enumerate(todo):
+                done(i, self.run_one(row, seed))
         self.write(figures=True)
         print(f"results: {os.path.join(self.workdir, 'results.md')}"
               + (f" ({failed} failed run(s), see results.json)" if failed else ""))
         return 1 if failed else 0
+
+
+def _worker_core() -> int | None:
+    from mfdjax.train.parallel import worker_core
+
+    return worker_core()
+
+
+def _load_experiment(path: str) -> "Experiment":
+    """The :class:`Experiment` declared by the script at ``path`` (imported, not run)."""
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(path))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    name = "_mfdjax_experiment_" + os.path.splitext(os.path.basename(path))[0]
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    found = [v for v in vars(sys.modules[name]).values() if isinstance(v, Experiment)]
+    if len(found) != 1:
+        raise ValueError(f"{path} declares {len(found)} Experiment objects; a worker needs "
+                         "exactly one.")
+    return found[0]
+
+
+def _run_task(task) -> dict:
+    """One run of a study in a worker of mfdjax.train.parallel (see Runner.run)."""
+    path, argv, label, seed, meta = task
+    exp = _load_experiment(path)
+    runner = Runner(exp, parse_args(exp, argv))
+    runner.meta.update(meta)
+    row = next(r for r in exp.rows if r.label == label)
+    return runner.run_one(row, seed)
 
 
 def _now() -> str:

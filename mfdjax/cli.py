@@ -12,7 +12,9 @@
 ``train`` resumes automatically when ``--workdir`` holds a checkpoint (run the
 same command again after an interruption). A config with a non-empty
 ``comparison`` field (the default one) trains every variant into
-``workdir/<variant>`` and writes one side-by-side ``workdir/report.md``.
+``workdir/<variant>`` and writes one side-by-side ``workdir/report.md``; on a
+CPU-only machine its runs train at once, one per core (``--jobs auto``, the default;
+``--jobs 1`` trains them one after another; see :mod:`mfdjax.train.parallel`).
 
 Multi-host: ``--coordinator HOST:PORT --num-processes N --process-id I`` (or
 the environment variables ``MFDJAX_COORDINATOR_ADDRESS``,
@@ -47,6 +49,24 @@ import sys
 __all__ = ["main"]
 
 
+def _jobs(value: str) -> str:
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        if int(value) >= 1:
+            return str(int(value))
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1, got {value!r}")
+
+
+def _add_jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=_jobs, default="auto",
+                   help="comparison runs trained at once, each pinned to its own core "
+                        "(default auto: one per core on a CPU-only machine, else 1; "
+                        "1: one after another)")
+
+
 def _add_distributed(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coordinator", default=None,
                    help="HOST:PORT of process 0 for multi-host runs")
@@ -76,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--only", default="",
                    help="comparison configs: train only these comma-separated variants "
                         "(the report covers every variant already finished in --workdir)")
+    _add_jobs(t)
     _add_distributed(t)
     t.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
 
@@ -83,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--configs", required=True,
                    help=f"comma-separated config specs (names: {names})")
     c.add_argument("--workdir", required=True)
+    _add_jobs(c)
     _add_distributed(c)
     c.add_argument("overrides", nargs="*")
 
@@ -133,10 +155,23 @@ def _variants(config, overrides) -> list[tuple[str, object]]:
     return out
 
 
-def _train_many(runs, workdir: str, title: str, all_names=None) -> str:
+def _train_task(task) -> None:
+    """One run of a comparison, in this process or in a worker of mfdjax.train.parallel."""
+    from mfdjax.configs import load_config
+    from mfdjax.train.loop import train_and_evaluate
+    from mfdjax.train.parallel import worker_core
+
+    spec, cfg, run_dir = task
+    if worker_core() is not None and spec.split(":")[0].endswith(".py"):
+        load_config(spec)   # a config file may register its own model: do it here too
+    train_and_evaluate(cfg, run_dir)
+
+
+def _train_many(runs, workdir: str, title: str, all_names=None, jobs: str = "1",
+                specs=None) -> str:
     import jax
 
-    from mfdjax.train.loop import train_and_evaluate
+    from mfdjax.train import parallel
     from mfdjax.train.report import results_table, write_comparison_report
 
     from mfdjax.configs.base import validate_config
@@ -148,12 +183,19 @@ def _train_many(runs, workdir: str, title: str, all_names=None) -> str:
             check_loss_config(cfg)
         except ValueError as e:
             raise ValueError(f"variant {name!r}: {e}") from None
-    dirs = []
-    for name, cfg in runs:
-        run_dir = os.path.join(workdir, name)
-        _say(f"=== {name} -> {run_dir}")
-        train_and_evaluate(cfg, run_dir)
-        dirs.append(run_dir)
+    n_jobs = parallel.parse_jobs(jobs, len(runs))
+    dirs = [os.path.join(workdir, name) for name, _ in runs]
+    if n_jobs > 1:
+        _say(f"training {len(runs)} runs, {n_jobs} at a time (one per core; --jobs 1 "
+             "trains them one after another)")
+        runs = [(name, _quiet(cfg)) for name, cfg in runs]
+    tasks = []
+    for i, ((name, cfg), run_dir) in enumerate(zip(runs, dirs)):
+        if n_jobs == 1:
+            _say(f"=== {name} -> {run_dir}")
+        tasks.append((specs[i] if specs else "", cfg, run_dir))
+    parallel.run_all(_train_task, tasks, jobs=n_jobs, on_done=(
+        (lambda i, _: _say(f"=== {runs[i][0]} done -> {dirs[i]}")) if n_jobs > 1 else None))
     for name in all_names or []:  # variants finished earlier (e.g. with --only)
         d = os.path.join(workdir, name)
         if d not in dirs and os.path.exists(os.path.join(d, "summary.json")):
@@ -163,6 +205,14 @@ def _train_many(runs, workdir: str, title: str, all_names=None) -> str:
         _say(results_table(dirs))
         return path
     return os.path.join(workdir, "report.md")
+
+
+def _quiet(cfg):
+    """``cfg`` without a progress bar (bars of parallel runs would overwrite each other)."""
+    cfg = copy.deepcopy(cfg)
+    with cfg.unlocked():
+        cfg.progress_bar = False
+    return cfg
 
 
 def _say(msg: str) -> None:
@@ -197,7 +247,9 @@ def cmd_train(args) -> int:
             variants = [(n, c) for n, c in variants if n in only]
         path = _train_many(variants, workdir,
                            title=f"{name}: " + ", ".join(base.comparison.keys()),
-                           all_names=list(base.comparison.keys()))
+                           all_names=list(base.comparison.keys()),
+                           jobs="1" if args.coordinator else args.jobs,
+                           specs=[args.config] * len(variants))
         _say(f"comparison report: {os.path.abspath(path)}")
         return 0
     config = _config(args.config, args.overrides)
@@ -219,15 +271,18 @@ def cmd_compare(args) -> int:
     specs = [s for s in args.configs.split(",") if s]
     if len(specs) < 2:
         raise ValueError("`--configs` needs at least two comma-separated configs.")
-    runs = []
+    runs, run_specs = [], []
     for spec in specs:
         cfg = _config(spec, args.overrides)
         label = spec.replace(":", "_").replace("/", "_").replace(".py", "")
         if len(cfg.comparison):
-            runs += [(f"{label}_{n}", c) for n, c in _variants(_config(spec, []), args.overrides)]
+            more = [(f"{label}_{n}", c) for n, c in _variants(_config(spec, []), args.overrides)]
         else:
-            runs.append((label, cfg))
-    path = _train_many(runs, args.workdir, title="Comparison: " + ", ".join(specs))
+            more = [(label, cfg)]
+        runs += more
+        run_specs += [spec] * len(more)
+    path = _train_many(runs, args.workdir, title="Comparison: " + ", ".join(specs),
+                       jobs="1" if args.coordinator else args.jobs, specs=run_specs)
     _say(f"comparison report: {os.path.abspath(path)}")
     return 0
 

@@ -15,7 +15,8 @@ from tests.train import _tiny  # noqa: F401  (registers the tiny model)
 @pytest.mark.slow
 def test_train_default_tiny_writes_reports(tmp_path, capsys, compile_cache):
     workdir = tmp_path / "default"
-    rc = cli.main(["train", "--config", "default", "--workdir", str(workdir),
+    # --jobs 1: the tiny model is registered in this process only.
+    rc = cli.main(["train", "--config", "default", "--workdir", str(workdir), "--jobs", "1",
                    f"model.name={_tiny.NAME}", "model.stem=", "prng_impl=rbg",
                    "dataset.train_subset=256", "dataset.test_subset=128", "batch_size=64",
                    "num_epochs=1", "log_every_steps=2", "correlation.batch_size=64",
@@ -74,6 +75,37 @@ def test_info_prints_devices_and_parameter_count(capsys):
     assert 100_000 < n < 2_000_000
 
 
+def test_jobs_auto_trains_comparison_runs_in_workers_without_progress_bars(
+        tmp_path, capsys, monkeypatch):
+    from mfdjax.train import parallel
+
+    calls = {}
+
+    def fake_run_all(fn, tasks, *, jobs, on_done=None):
+        calls.update(fn=fn, tasks=tasks, jobs=jobs)
+        return [None] * len(tasks)
+
+    monkeypatch.setattr(parallel, "run_all", fake_run_all)
+    monkeypatch.setattr(parallel, "default_jobs", lambda n: min(n, 2))
+    cli.main(["train", "--config", "default", "--workdir", str(tmp_path / "d")])
+    assert calls["fn"] is cli._train_task and calls["jobs"] == 2
+    assert [t[0] for t in calls["tasks"]] == ["default", "default"]
+    assert [t[2] for t in calls["tasks"]] == [str(tmp_path / "d" / n)
+                                              for n in ("softmax", "softmax_mfd")]
+    assert all(t[1].progress_bar is False for t in calls["tasks"])
+    assert [t[1].mfd.weight for t in calls["tasks"]] == [0.0, 1.0]
+    calls.clear()
+    cli.main(["train", "--config", "default", "--workdir", str(tmp_path / "e"), "--jobs", "1"])
+    assert calls["jobs"] == 1 and calls["tasks"][0][1].progress_bar is True
+
+
+def test_jobs_must_be_auto_or_a_positive_integer(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", "--config", "default", "--jobs", "0"])
+    assert e.value.code == 2
+    assert "must be 'auto' or an integer >= 1" in capsys.readouterr().err
+
+
 def test_unknown_comparison_variant_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["train", "--config", "default", "--workdir", str(tmp_path),
                      "--only", "nope"]) == 2
@@ -91,7 +123,7 @@ def test_compare_two_configs_writes_one_report(tmp_path, capsys, compile_cache):
     path = os.path.join(os.path.dirname(__file__), "tiny_config.py")
     workdir = tmp_path / "cmp"
     rc = cli.main(["compare", "--configs", f"{path},{path}:compare", "--workdir", str(workdir),
-                   "max_steps=2", "progress_bar=False", "checkpoint.async_save=False"])
+                   "--jobs", "1", "max_steps=2", "progress_bar=False", "checkpoint.async_save=False"])
     assert rc == 0
     assert "comparison report:" in capsys.readouterr().out
     report = (workdir / "report.md").read_text()
