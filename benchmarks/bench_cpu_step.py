@@ -9,7 +9,7 @@ that one compile, so flags are compared inside one process, on one machine state
     .venv/bin/python benchmarks/bench_cpu_step.py --batch 32                  # all variants
     .venv/bin/python benchmarks/bench_cpu_step.py --variants xla-conv,default --mfd
 
-The figures and what was kept are in BUILD_NOTES.md ("Closing the CPU step gap").
+The figures, and which variant each change kept, are in benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Usage::
     python benchmarks/bench_mfd_loss.py --batch 16 --reps 15
     python benchmarks/bench_mfd_loss.py --batch 128 --dtype bfloat16 --device "H100"
 
-Goal: ratio (loss / floor) <= 1.3. See BUILD_NOTES.md for measured figures.
+Goal: ratio (loss / floor) <= 1.3. Measured figures: benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -129,12 +129,15 @@ def main(argv=None) -> int:
     p.add_argument("--packed", type=int, nargs="*", default=[2], help="seeds per program")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--no-side-by-side", dest="side", action="store_false",
+                   help="skip the one-process-per-core way (e.g. on a GPU)")
     args = p.parse_args(argv)
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     import jax
 
     print(f"{args.net}, batch {args.batch}, {'softmax + MFD' if args.mfd else 'softmax'}, "
-          f"{len(os.sched_getaffinity(0))} cores, jax {jax.__version__}; total train "
+          f"{len(os.sched_getaffinity(0))} cores, {os.environ['JAX_PLATFORMS']}, "
+          f"jax {jax.__version__}; total train "
           f"images/s (median of {args.rounds} x {args.steps} steps)", flush=True)
     # Each way in its own process, one after another, so none shares the cores.
     ctx = mp.get_context("spawn")
@@ -147,6 +150,8 @@ def main(argv=None) -> int:
             results[f"packed-{n}"] = pool.apply(packed, (args, n))
         print(f"{'packed-' + str(n):>14}: {results[f'packed-{n}']:8.0f} img/s  ratio "
               f"{results[f'packed-{n}'] / results['sequential']:.2f}", flush=True)
+    if not args.side:
+        return 0
     total, per = side_by_side(args)
     results["side-by-side"] = total
     print(f"{'side-by-side':>14}: {total:8.0f} img/s  ratio {total / results['sequential']:.2f}"

@@ -297,6 +297,14 @@ def _smoke_key(config) -> str:
     return json.dumps(d, sort_keys=True)
 
 
+def study_compile_cache(workdir: str, cores: int) -> str:
+    """The study's own compilation cache: every seed of a row compiles the same program.
+
+    One folder per number of cores a run may use, since XLA:CPU compiles for them: a
+    pinned worker's program is never reused by a run on every core, or the other way."""
+    return os.path.join(workdir, ".compile_cache", f"{cores}cores")
+
+
 def enable_compile_cache(path: str) -> None:
     """JAX's persistent compilation cache (rows and scripts with the same program share it)."""
     import jax
@@ -773,6 +781,8 @@ def _run_task(task) -> dict:
     path, argv, label, seed, meta = task
     exp = _load_experiment(path)
     runner = Runner(exp, parse_args(exp, argv))
+    enable_compile_cache(os.environ.get("MFDJAX_COMPILE_CACHE", "") or study_compile_cache(
+        runner.workdir, 1))
     runner.meta.update(meta)
     row = next(r for r in exp.rows if r.label == label)
     return runner.run_one(row, seed)
@@ -933,9 +943,10 @@ def main(exp: Experiment, argv=None) -> int:
     runner = Runner(exp, args)
     from mfdjax.train.loop import Preempted
 
-    cache = os.environ.get("MFDJAX_COMPILE_CACHE", "")
-    if cache:
-        enable_compile_cache(cache)
+    from mfdjax.train.parallel import available_cores
+
+    enable_compile_cache(os.environ.get("MFDJAX_COMPILE_CACHE", "") or study_compile_cache(
+        runner.workdir, len(available_cores())))
 
     try:
         return runner.run()

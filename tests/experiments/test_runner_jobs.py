@@ -41,19 +41,22 @@ def test_jobs_two_trains_in_pinned_workers_and_each_run_reproduces(tmp_path):
     script.write_text(SCRIPT.format(experiments=os.path.join(ROOT, "experiments")))
     work = tmp_path / "w"
     env = dict(os.environ)
-    cmd = [sys.executable, str(script), "--seeds", "1", "--jobs", "2", "--workdir", str(work)]
+    env.pop("MFDJAX_COMPILE_CACHE", None)        # the study's own cache, per core count
+    cmd = [sys.executable, str(script), "--seeds", "2", "--jobs", "2", "--workdir", str(work)]
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "2 runs, 2 at a time" in out.stdout
+    assert "4 runs, 2 at a time" in out.stdout
+    assert os.listdir(work / ".compile_cache" / "1cores")     # seed 1 reused seed 0's program
     res = json.loads((work / "results.json").read_text())
-    runs = {r["label"]: r["runs"][0] for r in res["rows"]}
+    runs = {r["label"]: r["runs"][1] for r in res["rows"]}   # seed 1: compiled from cache
     assert all(r["status"] == "done" and r["cores"] == 1 for r in runs.values())
     assert {r["command"].split()[2] for r in runs.values()} == set(
         str(c) for c in available_cores()[:2])           # one core each, both cores used
-    assert len(res["comparisons"]) == 1 and res["comparisons"][0]["n_a"] == 1
+    assert len(res["comparisons"]) == 1 and res["comparisons"][0]["n_a"] == 2
 
-    # The recorded command (taskset included) gives the same run, bit for bit.
+    # The recorded command (taskset included), run fresh without any cache, gives the
+    # same run bit for bit.
     rec = runs["b"]
     argv = shlex.split(rec["command"])
     assert argv[:3] == ["taskset", "-c", argv[2]] and argv[3] == "mfdjax"
@@ -63,7 +66,7 @@ def test_jobs_two_trains_in_pinned_workers_and_each_run_reproduces(tmp_path):
     again = subprocess.run(argv[:3] + [mfdjax] + argv[4:], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    first = json.loads((work / "b" / "seed0" / "summary.json").read_text())
+    first = json.loads((work / "b" / "seed1" / "summary.json").read_text())
     second = json.loads((tmp_path / "again" / "summary.json").read_text())
     assert second["param_checksum"] == first["param_checksum"]
     assert second["final"]["test/accuracy"] == first["final"]["test/accuracy"]
