@@ -1,10 +1,9 @@
 # The main job: Softmax vs Softmax + MFD (stages, lambda = 1) on Fashion-MNIST, side by side.
 #
 # Command:   mfdjax train --config default            (scripts/train.sh does the set-up)
-# Hardware:  any; sized so that BOTH runs finish in about 15 minutes on a 2-core CPU.
-#            Measured: `bash scripts/train.sh` from a fresh clone, set-up included, 11.0 min
-#            on the project's 2-core CPU (307 s + 295 s of training); on one H100 the
-#            train step runs at ~70k images/s.
+# Hardware:  any; sized so that both runs finish in minutes on a 2-core CPU (there they
+#            train side by side, one per core). The measured time of `bash
+#            scripts/train.sh` is in benchmarks/README.md ("The main job").
 # Data:      Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist), 60k/10k.
 # Expect:    test top-1 about 90-91 % for both runs after 4 epochs (measured, one seed each:
 #            90.77 vs 90.18 % on the 2-core CPU, 90.51 vs 90.50 % on 2 Xeon cores; the runs
