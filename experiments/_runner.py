@@ -948,8 +948,14 @@ def main(exp: Experiment, argv=None) -> int:
     enable_compile_cache(os.environ.get("MFDJAX_COMPILE_CACHE", "") or study_compile_cache(
         runner.workdir, len(available_cores())))
 
+    from mfdjax.train.parallel import WorkerDied
+
     try:
         return runner.run()
+    except WorkerDied as e:
+        runner.write()
+        print(f"stopped: {e}", file=sys.stderr)
+        return 1
     except (KeyboardInterrupt, Preempted) as e:
         runner.write()
         print(f"stopped ({type(e).__name__}): finished runs are in results.json; run the "

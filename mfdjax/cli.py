@@ -24,6 +24,8 @@ Exit status (the same for every command):
 
 ===  ==================================================================
 0    done (also: the run in --workdir is already finished, nothing to do)
+1    a worker process of ``--jobs`` died (killed, out of memory): finished
+     runs are kept; run the same command again to resume the others
 2    bad arguments, config or data; or --workdir holds a run that this
      config cannot continue (the differing fields are named)
 3    non-finite loss, gradient or state: nothing non-finite is saved;
@@ -431,10 +433,14 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from mfdjax.train.loop import NonFiniteLossError, Preempted
+    from mfdjax.train.parallel import WorkerDied
     from mfdjax.train.rundir import WorkdirBusy
 
     try:
         return _COMMANDS[args.command](args)
+    except WorkerDied as e:
+        print(f"mfdjax: error: {e}", file=sys.stderr)
+        return 1
     except Preempted as e:
         print(f"mfdjax: {e}", file=sys.stderr)
         return EXIT_SIGINT if e.signal_name == "SIGINT" else EXIT_SIGTERM

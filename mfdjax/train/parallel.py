@@ -23,7 +23,12 @@ import os
 import signal
 from typing import Any, Callable, Sequence
 
-__all__ = ["available_cores", "default_jobs", "parse_jobs", "run_all"]
+__all__ = ["WorkerDied", "available_cores", "default_jobs", "parse_jobs", "run_all",
+           "worker_core"]
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without a result (killed, or out of memory)."""
 
 _ACCELERATOR_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin",
                         "jax_rocm7_plugin", "libtpu")
@@ -147,6 +152,11 @@ def run_all(fn: Callable[[Any], Any], tasks: Sequence[Any], *, jobs: int,
 
         raise Preempted(f"{stopped[0]}: every worker saved its run; run the same command "
                         "again to resume.", stopped[0])
+    if isinstance(first_error, cf.process.BrokenProcessPool):
+        raise WorkerDied(
+            "a worker process died while training (killed, or out of memory); the runs "
+            "that finished are kept and the others resume from their checkpoints: run "
+            "the same command again (--jobs 1 trains one run at a time).") from first_error
     if first_error is not None:
         raise first_error
     return results

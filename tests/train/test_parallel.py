@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import time
 
 import pytest
 
 from mfdjax.train import parallel
 
 
-def _affinity(tag):
+def _affinity(tag, seconds=0.0):
     """A task: where it ran (module level, so that a spawn worker can unpickle it)."""
+    time.sleep(seconds)
     return tag, sorted(os.sched_getaffinity(0)), parallel.worker_core(), os.getpid()
 
 
 def _fail_on(tag):
     if tag == "bad":
         raise ValueError("task bad failed")
+    return tag
+
+
+def _die(tag):
+    if tag == "die":
+        os.kill(os.getpid(), 9)
     return tag
 
 
@@ -62,7 +71,8 @@ def test_one_job_runs_in_this_process_in_order():
 def test_workers_are_pinned_to_one_core_each_and_results_keep_their_order():
     cores = parallel.available_cores()
     seen = []
-    out = parallel.run_all(_affinity, list("abcd"), jobs=2,
+    # Each task lasts long enough for the second worker to start and take its share.
+    out = parallel.run_all(functools.partial(_affinity, seconds=1.0), list("abcd"), jobs=2,
                            on_done=lambda i, r: seen.append(i))
     assert [o[0] for o in out] == list("abcd")
     assert sorted(seen) == [0, 1, 2, 3]
@@ -77,3 +87,9 @@ def test_a_failing_task_raises_after_the_others_ran():
     with pytest.raises(ValueError, match="task bad failed"):
         parallel.run_all(_fail_on, ["ok", "bad"], jobs=2, on_done=lambda i, r: done.append(r))
     assert done == ["ok"]
+
+
+@pytest.mark.skipif(len(parallel.available_cores()) < 2, reason="needs two cores")
+def test_a_killed_worker_is_a_clear_error():
+    with pytest.raises(parallel.WorkerDied, match="run the same command again"):
+        parallel.run_all(_die, ["ok", "die"], jobs=2)
