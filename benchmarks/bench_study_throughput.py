@@ -49,6 +49,14 @@ def _build(net: str, mfd: bool, batch: int):
     return state, step.__wrapped__, shape, k, rng
 
 
+def _batch(rng, shape, k, lead: tuple):
+    """Random uint8 images and labels with leading axes ``lead`` (batch, or seeds x batch)."""
+    import jax.numpy as jnp
+
+    return {"image": jnp.asarray(rng.integers(0, 256, lead + shape, dtype="uint8")),
+            "label": jnp.asarray(rng.integers(0, k, lead, dtype="int32"))}
+
+
 def _time(step, state, batch, rounds: int, steps: int) -> tuple[float, object]:
     import jax
 
@@ -66,11 +74,9 @@ def _time(step, state, batch, rounds: int, steps: int) -> tuple[float, object]:
 
 def sequential(args) -> float:
     import jax
-    import jax.numpy as jnp
 
     state, raw, shape, k, rng = _build(args.net, args.mfd, args.batch)
-    batch = {"image": jnp.asarray(rng.integers(0, 256, (args.batch,) + shape, dtype="uint8")),
-             "label": jnp.asarray(rng.integers(0, k, (args.batch,), dtype="int32"))}
+    batch = _batch(rng, shape, k, (args.batch,))
     sec, _ = _time(jax.jit(raw, donate_argnums=0), state, batch, args.rounds, args.steps)
     return args.batch / sec
 
@@ -85,8 +91,7 @@ def packed(args, n: int) -> float:
     states = states.replace(params=jax.tree.map(
         lambda x: x * (1.0 + 0.01 * jnp.arange(n).reshape((n,) + (1,) * (x.ndim - 1))),
         states.params))
-    batch = {"image": jnp.asarray(rng.integers(0, 256, (n, args.batch) + shape, dtype="uint8")),
-             "label": jnp.asarray(rng.integers(0, k, (n, args.batch), dtype="int32"))}
+    batch = _batch(rng, shape, k, (n, args.batch))
     sec, _ = _time(jax.jit(jax.vmap(raw), donate_argnums=0), states, batch, args.rounds,
                    args.steps)
     return n * args.batch / sec
@@ -95,11 +100,9 @@ def packed(args, n: int) -> float:
 def _side_worker(args, core: int, barrier, out) -> None:
     os.sched_setaffinity(0, {core})
     import jax
-    import jax.numpy as jnp
 
     state, raw, shape, k, rng = _build(args.net, args.mfd, args.batch)
-    batch = {"image": jnp.asarray(rng.integers(0, 256, (args.batch,) + shape, dtype="uint8")),
-             "label": jnp.asarray(rng.integers(0, k, (args.batch,), dtype="int32"))}
+    batch = _batch(rng, shape, k, (args.batch,))
     step = jax.jit(raw, donate_argnums=0)
     state, m = step(state, batch)
     jax.block_until_ready(m)

@@ -363,7 +363,9 @@ def parse_args(exp: Experiment, argv=None) -> argparse.Namespace:
     p.add_argument("--only", nargs="+", default=[], metavar="LABEL",
                    help="run only these rows (labels from --list; commas also work)")
     p.add_argument("--list", action="store_true", help="print every row and exit")
-    p.add_argument("--jobs", default="auto", metavar="N",
+    from mfdjax.train.parallel import jobs_option
+
+    p.add_argument("--jobs", type=jobs_option, default="auto", metavar="N",
                    help="runs trained at once, each in its own process pinned to one core "
                         "(default auto: one per core on a CPU-only machine, 1 elsewhere "
                         "and with --smoke; 1: one after another in this process)")
@@ -397,12 +399,6 @@ def parse_args(exp: Experiment, argv=None) -> argparse.Namespace:
     for o in args.overrides:
         if "=" not in o:
             p.error(f"override {o!r} must look like key.sub=value")
-    if args.jobs.strip().lower() != "auto":
-        try:
-            if int(args.jobs) < 1:
-                raise ValueError
-        except ValueError:
-            p.error(f"--jobs must be 'auto' or an integer >= 1, got {args.jobs!r}")
     if args.smoke:
         args.seeds = 1
     if not args.workdir:
@@ -519,7 +515,9 @@ class Runner:
         try:
             config, overrides = _row_config(self.exp, row, seed, self.args)
             rec["command"] = _command(row, os.path.relpath(run_dir), overrides)
-            core = _worker_core()
+            from mfdjax.train.parallel import worker_core
+
+            core = worker_core()
             if core is not None:
                 # XLA compiles for the cores it may use, so the run reproduces bit for
                 # bit under the same pinning (any single core).
@@ -748,12 +746,6 @@ class Runner:
         print(f"results: {os.path.join(self.workdir, 'results.md')}"
               + (f" ({failed} failed run(s), see results.json)" if failed else ""))
         return 1 if failed else 0
-
-
-def _worker_core() -> int | None:
-    from mfdjax.train.parallel import worker_core
-
-    return worker_core()
 
 
 def _load_experiment(path: str) -> "Experiment":

@@ -51,19 +51,10 @@ import sys
 __all__ = ["main"]
 
 
-def _jobs(value: str) -> str:
-    if value.strip().lower() == "auto":
-        return "auto"
-    try:
-        if int(value) >= 1:
-            return str(int(value))
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"must be 'auto' or an integer >= 1, got {value!r}")
-
-
 def _add_jobs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jobs", type=_jobs, default="auto",
+    from mfdjax.train.parallel import jobs_option
+
+    p.add_argument("--jobs", type=jobs_option, default="auto",
                    help="comparison runs trained at once, each pinned to its own core "
                         "(default auto: one per core on a CPU-only machine, else 1; "
                         "1: one after another)")

@@ -23,12 +23,13 @@ import os
 import signal
 from typing import Any, Callable, Sequence
 
-__all__ = ["WorkerDied", "available_cores", "default_jobs", "parse_jobs", "run_all",
-           "worker_core"]
+__all__ = ["WorkerDied", "available_cores", "default_jobs", "jobs_option", "parse_jobs",
+           "run_all", "worker_core"]
 
 
 class WorkerDied(RuntimeError):
     """A worker process ended without a result (killed, or out of memory)."""
+
 
 _ACCELERATOR_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin",
                         "jax_rocm7_plugin", "libtpu")
@@ -62,17 +63,36 @@ def default_jobs(n_runs: int) -> int:
     return max(1, min(n_runs, len(available_cores())))
 
 
-def parse_jobs(value: str | int, n_runs: int) -> int:
-    """``"auto"`` -> :func:`default_jobs`; an int >= 1 is taken as it is (capped at the runs)."""
+def _check_jobs(value: str | int) -> int | None:
+    """The integer of ``value``, None for ``"auto"``; a ValueError for anything else."""
     if isinstance(value, str) and value.strip().lower() == "auto":
-        return default_jobs(n_runs)
+        return None
     try:
         jobs = int(value)
     except (TypeError, ValueError):
         raise ValueError(f"`jobs` must be 'auto' or an integer >= 1, got {value!r}.") from None
     if jobs < 1:
         raise ValueError(f"`jobs` must be 'auto' or an integer >= 1, got {jobs}.")
+    return jobs
+
+
+def parse_jobs(value: str | int, n_runs: int) -> int:
+    """``"auto"`` -> :func:`default_jobs`; an int >= 1 is taken as it is (capped at the runs)."""
+    jobs = _check_jobs(value)
+    if jobs is None:
+        return default_jobs(n_runs)
     return max(1, min(jobs, max(n_runs, 1)))
+
+
+def jobs_option(value: str) -> str:
+    """``argparse`` type of a ``--jobs`` option: ``"auto"`` or an integer >= 1."""
+    import argparse
+
+    try:
+        jobs = _check_jobs(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return "auto" if jobs is None else str(jobs)
 
 
 def _pin(cores) -> None:

@@ -103,7 +103,7 @@ def test_jobs_must_be_auto_or_a_positive_integer(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["train", "--config", "default", "--jobs", "0"])
     assert e.value.code == 2
-    assert "must be 'auto' or an integer >= 1" in capsys.readouterr().err
+    assert "`jobs` must be 'auto' or an integer >= 1" in capsys.readouterr().err
 
 
 def test_unknown_comparison_variant_is_a_clear_error(tmp_path, capsys):
