@@ -336,6 +336,9 @@ def run_metrics(summary: dict) -> dict:
          "test_loss": final.get("test/loss", float("nan"))}
     if "test/top5" in final:
         m["top5"] = 100.0 * final["test/top5"]
+    if "val/accuracy" in final:   # runs with a held-out validation split
+        m["val_top1"] = 100.0 * final["val/accuracy"]
+        m["best_val_top1"] = 100.0 * summary.get("best_val_accuracy", float("nan"))
     for k, v in final.items():
         if k.startswith("correlation/"):
             m["corr/" + k.split("/", 1)[1]] = v

@@ -5,7 +5,7 @@ each experiment is a small file you can diff (the Flax-examples habit). Fields:
 
 * ``dataset``: ``name`` (any ``mfdjax.data.load_dataset`` name), ``data_dir``,
   splits, ``train_subset`` / ``test_subset`` (first N examples, 0 = all; for
-  smoke runs), ``classes`` / ``train_fraction`` / ``resize`` (in-memory selection,
+  smoke runs), ``classes`` / ``validation_size`` / ``train_fraction`` / ``resize`` (in-memory selection,
   see the comments below), ``options`` (passed to the loader), augmentation
   ``pad`` / ``flip``.
 * ``model``: registry ``name``, ``stem`` ("" = the factory's default),
@@ -66,6 +66,13 @@ def get_base_config() -> ml_collections.ConfigDict:
     c.dataset.train_fraction = 0.0
     c.dataset.fraction_seed = 0
     c.dataset.resize = 0
+    # A validation split held out of the training split (in-memory datasets): this many
+    # images, class-stratified, drawn with validation_seed (the same images for every run
+    # seed and arm), taken after `classes` and before `train_fraction` / `train_subset`.
+    # 0 = off. When on, every evaluation also scores it (`val/accuracy`) and the best
+    # checkpoint is chosen on it, so the test set gives only the final number.
+    c.dataset.validation_size = 0
+    c.dataset.validation_seed = 0
     # Large sources: stream through mfdjax.data.HostLoader instead of loading to memory,
     # with optional host transforms ("random_resized_crop" / "resize_center_crop").
     c.dataset.streaming = False
@@ -158,12 +165,18 @@ _POSITIVE = (("batch_size", 1, "the global batch size"),
 _NON_NEGATIVE = (("max_steps", "0 = no step limit"),
                  ("dataset.train_subset", "0 = the whole training split"),
                  ("dataset.test_subset", "0 = the whole test split"),
+                 ("dataset.validation_size", "0 = no validation split"),
+                 ("dataset.validation_seed", "the draw of the validation split"),
                  ("checkpoint.every_steps", "0 = only at epoch ends"))
 
 
-def _get(config: Any, dotted: str) -> Any:
+def _get(config: Any, dotted: str, default: Any = None) -> Any:
+    """``config[a][b]`` for ``"a.b"``; ``default`` when a field is absent (a config.json
+    recorded before the field existed)."""
     node = config
     for part in dotted.split("."):
+        if part not in node:
+            return default
         node = node[part]
     return node
 
@@ -202,7 +215,7 @@ def validate_config(config: Any) -> None:
             raise ValueError(f"`{name}` ({what}) must be an integer >= {minimum}, got "
                              f"{value!r}.")
     for name, meaning in _NON_NEGATIVE:
-        value = _get(config, name)
+        value = _get(config, name, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"`{name}` must be an integer >= 0 ({meaning}), got {value!r}.")
     lr = config.optimizer.learning_rate

@@ -84,16 +84,26 @@ class Feed:
         self.train = opener(d.name, d.train_split, data_dir=d.data_dir, **options)
         self.test = opener(d.name, d.test_split, data_dir=d.data_dir, **options)
         selection = _selection(d)
-        if self.streaming and any(v for k, v in selection.items() if k != "fraction_seed"):
-            raise ValueError("dataset.classes / train_fraction / resize work on in-memory "
-                             "datasets only (dataset.streaming=False).")
+        n_val = _validation_size(d)
+        self.val = None
+        if self.streaming and (n_val or any(v for k, v in selection.items()
+                                            if k != "fraction_seed")):
+            raise ValueError("dataset.classes / train_fraction / resize / validation_size "
+                             "work on in-memory datasets only (dataset.streaming=False).")
         if not self.streaming:
-            # Classes and fraction before the subsets; the resize (which commutes with
-            # taking the first N) after them, so only the images kept are resized.
-            pick = dict(selection, resize=0)
+            # Classes, then the validation hold-out, then the fraction, then the subsets;
+            # the resize (which commutes with taking the first N) last, so only the
+            # images kept are resized.
+            classes = dict(selection, train_fraction=0.0, resize=0)
+            fraction = dict(selection, classes=(), resize=0)
             size = dict(selection, classes=(), train_fraction=0.0)
-            self.train = self._subset(_select(self.train, pick, train=True), d.train_subset)
-            self.test = self._subset(_select(self.test, pick, train=False), d.test_subset)
+            train = _select(self.train, classes, train=True)
+            if n_val:
+                train, val = hold_out(train, n_val, seed=int(d.get("validation_seed", 0)))
+                self.val = _select(val, size, train=False)
+            train = _select(train, fraction, train=True)
+            self.train = self._subset(train, d.train_subset)
+            self.test = self._subset(_select(self.test, classes, train=False), d.test_subset)
             self.train = _select(self.train, size, train=True)
             self.test = _select(self.test, size, train=False)
             self._train_len, self._test_len = len(self.train.labels), len(self.test.labels)
@@ -118,6 +128,11 @@ class Feed:
     @property
     def num_test(self) -> int:
         return self._test_len
+
+    @property
+    def num_val(self) -> int:
+        """Size of the validation split (0: none, ``dataset.validation_size=0``)."""
+        return 0 if self.val is None else len(self.val.labels)
 
     def _test_image(self, i: int) -> np.ndarray:
         image = np.asarray(self.test[i][0])
@@ -149,17 +164,24 @@ class Feed:
         for images, labels in loader:
             yield {"image": images, "label": labels}
 
-    def eval_batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
-        """The whole test set in order, last batch padded (``mask`` 0 on padding rows)."""
-        n = self._test_len
+    def eval_batches(self, batch_size: int, split: str = "test"
+                     ) -> Iterator[dict[str, np.ndarray]]:
+        """The whole test (or ``split="val"``: validation) set in order, last batch padded
+        (``mask`` 0 on padding rows)."""
+        if split not in ("test", "val"):
+            raise ValueError(f"split must be 'test' or 'val', got {split!r}.")
+        if split == "val" and self.val is None:
+            raise ValueError("this feed has no validation split (set "
+                             "dataset.validation_size > 0).")
+        ds = self.val if split == "val" else self.test
+        n = self.num_val if split == "val" else self._test_len
         if not self.streaming:
             for start in range(0, n, batch_size):
                 idx = np.arange(start, start + batch_size)
                 mask = (idx < n).astype(np.float32)
                 idx = np.where(idx < n, idx, 0)
                 idx, mask = _local(idx), _local(mask)
-                yield {"image": self.test.images[idx], "label": self.test.labels[idx],
-                       "mask": mask}
+                yield {"image": ds.images[idx], "label": ds.labels[idx], "mask": mask}
             return
         from mfdjax.data import HostLoader
 
@@ -194,6 +216,43 @@ def _selection(d) -> dict:
         raise ValueError(f"dataset.resize must be a size in pixels >= 1 (0 = off), got {resize}.")
     return {"classes": classes, "train_fraction": fraction, "resize": resize,
             "fraction_seed": int(d.get("fraction_seed", 0) or 0)}
+
+
+def _validation_size(d) -> int:
+    n = d.get("validation_size", 0) or 0
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"dataset.validation_size must be an integer >= 0 (0 = no "
+                         f"validation split), got {n!r}.")
+    return n
+
+
+def hold_out(ds, n: int, *, seed: int):
+    """Splits ``ds`` into (the rest, a class-stratified sample of ``n`` examples).
+
+    Each class gives its share of ``n`` in proportion to its size (largest remainders
+    round the shares to exactly ``n``), drawn with ``numpy.random.default_rng(seed)``;
+    both parts keep the split's order. The draw depends only on the labels and the
+    seed, so every run seed and every arm of a study holds out the same images.
+    """
+    labels = np.asarray(ds.labels)
+    total = labels.size
+    if not 0 < n < total:
+        raise ValueError(f"dataset.validation_size ({n}) must be between 1 and the training "
+                         f"split's size minus 1 ({total - 1}); lower it.")
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = counts * (n / total)
+    share = np.floor(exact).astype(np.int64)
+    extra = n - int(share.sum())
+    share[np.argsort(-(exact - share), kind="stable")[:extra]] += 1
+    rng = np.random.default_rng(seed)
+    picked = [rng.choice(np.flatnonzero(labels == c), size=int(k), replace=False)
+              for c, k in zip(classes, share)]
+    val = np.sort(np.concatenate(picked))
+    keep = np.ones(total, bool)
+    keep[val] = False
+    rest = np.flatnonzero(keep)
+    return (dataclasses.replace(ds, images=ds.images[rest], labels=ds.labels[rest]),
+            dataclasses.replace(ds, images=ds.images[val], labels=ds.labels[val]))
 
 
 def _select(ds, sel: dict, *, train: bool):

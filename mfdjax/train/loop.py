@@ -140,21 +140,29 @@ def _round_up(n: int, m: int) -> int:
     return ((n + m - 1) // m) * m
 
 
-def evaluate(state, eval_fn, feed: Feed, mesh, eval_batch_size: int) -> dict:
-    """Test top-1 / top-5 / CE over the whole test set (padded last batch, masked)."""
-    n = feed.num_test
+def evaluate(state, eval_fn, feed: Feed, mesh, eval_batch_size: int, split: str = "test"
+             ) -> dict:
+    """Top-1 / top-5 / CE over the whole test set (``split="val"``: the validation split),
+    padded last batch, masked; keys ``"<split>/accuracy"``, ``"<split>/loss"``."""
+    n = feed.num_val if split == "val" else feed.num_test
     bs = _round_up(min(eval_batch_size, _round_up(n, mesh.size)), mesh.size)
     totals = None
-    for local in feed.eval_batches(bs):
+    for local in feed.eval_batches(bs, split):
         out = eval_fn(state, mesh_lib.global_batch(local, mesh))
         totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
     totals = jax.device_get(totals)
     count = float(totals["count"])
-    res = {"test/accuracy": float(totals["correct"]) / count,
-           "test/loss": float(totals["loss"]) / count}
+    res = {f"{split}/accuracy": float(totals["correct"]) / count,
+           f"{split}/loss": float(totals["loss"]) / count}
     if feed.num_classes >= 100:
-        res["test/top5"] = float(totals["correct5"]) / count
+        res[f"{split}/top5"] = float(totals["correct5"]) / count
     return res
+
+
+def selection_metric(feed: Feed) -> str:
+    """The metric the best checkpoint is chosen on: validation top-1 when the run holds
+    out a validation split, else test top-1 (the behaviour of runs without one)."""
+    return "val/accuracy" if feed.num_val else "test/accuracy"
 
 
 def _sown_names(model, input_shape: tuple, level: str) -> list[str]:
@@ -316,9 +324,12 @@ def _summary(config: Any, workdir: str, env: dict, rows: list[dict], segments: l
     evals = [r for r in rows if _is_eval(r)]
     trains = [r for r in rows if _is_train(r)]
     final = {k: v for k, v in evals[-1].items() if k not in ("step",)} if evals else {}
-    accs = [(r["test/accuracy"], r["step"]) for r in evals
-            if isinstance(r.get("test/accuracy"), (int, float))]
-    best, best_step = max(accs, key=lambda a: (a[0], -a[1])) if accs else (float("nan"), None)
+    def best_of(key):
+        accs = [(r[key], r["step"]) for r in evals if isinstance(r.get(key), (int, float))]
+        return max(accs, key=lambda a: (a[0], -a[1])) if accs else (float("nan"), None)
+
+    best, best_step = best_of("test/accuracy")
+    best_val, best_val_step = best_of("val/accuracy")
     steps = int(jax.device_get(state.step))
     spe = env["steps_per_epoch"]
     return {
@@ -333,6 +344,7 @@ def _summary(config: Any, workdir: str, env: dict, rows: list[dict], segments: l
         "dataset": config.dataset.name,
         "num_train": int(env["feed"].num_train),
         "num_test": int(env["feed"].num_test),
+        "num_val": int(env["feed"].num_val),
         "param_count": env["param_count"],
         "steps": steps,
         "steps_per_epoch": spe,
@@ -344,6 +356,8 @@ def _summary(config: Any, workdir: str, env: dict, rows: list[dict], segments: l
         "final": final,
         "best_test_accuracy": best,
         "best_step": best_step,
+        "best_val_accuracy": best_val,
+        "best_val_step": best_val_step,
         "map_names": list(env.get("map_names") or []),
         "devices": jax.device_count(),
         "processes": jax.process_count(),
@@ -483,8 +497,9 @@ def _train_locked(config: Any, workdir: str, env: dict, rundir: RunDir | None,
                         "trained again)", dropped)
     # Rows after the restored step are trained again: drop them (and a torn last line).
     rows = [r for r in rows if r.get("step", 0) <= start_step]
-    best_so_far = max((r["test/accuracy"] for r in rows if _is_eval(r)
-                       and isinstance(r["test/accuracy"], (int, float))), default=None)
+    chosen_on = selection_metric(feed)
+    best_so_far = max((r[chosen_on] for r in rows if _is_eval(r)
+                       and isinstance(r.get(chosen_on), (int, float))), default=None)
     if ckpt is not None:
         ckpt._best_value = best_so_far
     if is_main:
@@ -581,6 +596,9 @@ def _train_locked(config: Any, workdir: str, env: dict, rundir: RunDir | None,
 
     def run_eval(step_now: int) -> dict:
         res = evaluate(state, eval_step, feed, mesh, int(config.eval_batch_size))
+        if feed.num_val:
+            res.update(evaluate(state, eval_step, feed, mesh, int(config.eval_batch_size),
+                                split="val"))
         if corr_fn is not None and corr_images is not None:
             corr = np.asarray(jax.device_get(corr_fn(state, corr_images)))
             for i, v in enumerate(corr):
@@ -599,11 +617,12 @@ def _train_locked(config: Any, workdir: str, env: dict, rundir: RunDir | None,
         writer.write(step_now, res)
         rows.append({"step": step_now, **res})
         eval_steps.add(step_now)
-        if ckpt is not None and "test/accuracy" in res:
-            ckpt.save_best(state, res["test/accuracy"])
+        if ckpt is not None and chosen_on in res:
+            ckpt.save_best(state, res[chosen_on])
         if is_main:
+            val = f", validation {res['val/accuracy']:.4f}" if "val/accuracy" in res else ""
             tqdm.write(f"[{os.path.basename(workdir)}] epoch {step_now / steps_per_epoch:g}: "
-                       f"test accuracy {res['test/accuracy']:.4f}")
+                       f"test accuracy {res['test/accuracy']:.4f}{val}")
         return res
 
     def eval_due(step_now: int) -> bool:

@@ -143,6 +143,11 @@ def write_run_report(workdir: str) -> str:
                      f"{summary['best_step'] / (summary.get('steps_per_epoch') or 1):g} |")
     if "test/top5" in final:
         lines.append(f"| final test top-5 (%) | {_fmt(final['test/top5'], True)} |")
+    if "val/accuracy" in final:
+        lines.append(f"| final validation top-1 (%) ({summary.get('num_val')} held-out "
+                     f"training images) | {_fmt(final['val/accuracy'], True)} |")
+        lines.append(f"| best validation top-1 (%) (the best checkpoint) | "
+                     f"{_fmt(summary.get('best_val_accuracy'), True)} |")
     lines += [
         f"| wall time (s) | {summary['wall_seconds']:.1f}"
         + (f" ({summary['segments']} segments: resumed {summary['segments'] - 1}x)"

@@ -50,6 +50,8 @@ FREE_FIELDS = ("progress_bar", "log_every_steps", "eval_every_epochs", "eval_bat
                "correlation.")
 # Fields that set the run length: growing them continues the run.
 LENGTH_FIELDS = ("num_epochs", "max_steps")
+# Fields added after runs were recorded: absent from an old config.json = this value.
+LATER_FIELDS = {"dataset.validation_size": 0, "dataset.validation_seed": 0}
 # Fields that the non-finite message advises changing; allowed after a non-finite stop.
 RECOVERY_FIELDS = ("optimizer.learning_rate", "model.dtype")
 
@@ -137,6 +139,9 @@ def check_continuation(recorded: dict, requested: dict, *, last_status: str | No
       workdir: for the messages.
     """
     old, new = flatten(recorded), flatten(requested)
+    for k, default in LATER_FIELDS.items():
+        if k in new and k not in old:
+            old[k] = default
     changes = [(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
                if not _same(old.get(k), new.get(k))]
     nonfinite = last_status == "nonfinite"

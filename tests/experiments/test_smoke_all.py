@@ -9,5 +9,5 @@ from smoke_common import SCRIPTS, scripts  # noqa: E402
 
 
 def test_every_script_has_a_smoke_test():
-    covered = set(scripts("mfd_", "fmnist_mfd_", "pod_", "fmnist_pod_", "w_softmax_", "fmnist_w_"))
+    covered = set(scripts("mfd_", "fmnist_mfd_", "fmnist_convergence", "pod_", "fmnist_pod_", "w_softmax_", "fmnist_w_"))
     assert covered == set(SCRIPTS), sorted(set(SCRIPTS) - covered)
