@@ -39,7 +39,7 @@ def cli_page() -> str:
     from mfdjax import cli
 
     os.environ["COLUMNS"] = "88"
-    parser = cli._parser()
+    parser = cli.build_parser()
     out = [".. code-block:: text", "", _indent(parser.format_help()), ""]
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, sub in subs.choices.items():

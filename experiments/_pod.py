@@ -108,7 +108,7 @@ def features2d_analysis(*, n_test: int | None = 2500):
         cfg = run["config"]
         centroids = np.zeros((0, 2))
         if cfg.model.head == "pod":
-            from mfdjax.losses.pod import pedcc
+            from mfdjax.pedcc import pedcc
 
             centroids = pedcc(int(run["feed"].num_classes), 2,
                               seed=int(cfg.model.head_kwargs.get("seed", 0)))

@@ -89,8 +89,11 @@ def rule(res: dict) -> dict:
                           "val_top1_doubled": b["mean"], "change": change})
             if chosen is None and abs(change) < TOLERANCE:
                 chosen = e
+        pending = any(st["change"] is None for st in steps)
         out[regime] = {"name": name, "ladder": list(ladder), "tolerance": TOLERANCE,
                        "doublings": steps, "chosen_epochs": chosen,
+                       "status": ("chosen" if chosen else "pending" if pending
+                                  else "not reached"),
                        "boundaries_epochs": list(boundaries(chosen)) if chosen else None}
     return out
 
@@ -125,8 +128,10 @@ def rule_section(res: dict) -> str:
             lines.append(f"| {r['name']} | {s['epochs']} -> {s['doubled']} | "
                          f"{s['val_top1']:.2f} | {s['val_top1_doubled']:.2f} | "
                          f"{s['change']:+.2f} | {mark} |")
-        verdict = (f"{r['chosen_epochs']} epochs" if r["chosen_epochs"] else
-                   "not reached within the ladder (extend it by the next doubling)")
+        verdict = {"chosen": f"{r['chosen_epochs']} epochs",
+                   "pending": "undecided: runs of the ladder still to finish",
+                   "not reached": "not reached within the ladder (extend it by the next "
+                                  "doubling)"}[r["status"]]
         lines.append(f"| {r['name']} | **schedule** | | | | {verdict} |")
     return "\n".join(lines)
 

@@ -18,9 +18,10 @@ Optimal-distribution of Latent Features for CNN Classifier".
   five points in 2-D (k > n + 1) come from the physical model, a regular pentagon.
   Network (the paper gives none): the L-Softmax-paper CNN with the W-Softmax MNIST recipe
   (``w_softmax:mnist,softmax``: SGD 0.9, lr 0.01 x0.9 every 6000 steps, batch 50, 50
-  epochs); for the losses with a linear or cosine head its FC layer has 2 units and no
-  PReLU (the 2-D feature is the head's input), for the POD-head losses (PEDCC-Loss, POD)
-  FC1 of the head maps the CNN's 256-d feature to 2-D.
+  epochs, xavier (Glorot-uniform) initialisation of every weight, the head's included); for
+  the losses with a linear or cosine head its FC layer has 2 units and no PReLU (the 2-D
+  feature is the head's input), for the POD-head losses (PEDCC-Loss, POD) FC1 of the head
+  maps the CNN's 256-d feature to 2-D.
 
     python experiments/pod_figures.py --data-dir mnist=/data/mnist \\
         --data-dir cifar10=/data/cifar10 --data-dir cifar100=/data/cifar100 \\
@@ -64,14 +65,14 @@ FIG6 = {   # label -> (panel name, overrides); the paper's panels (a)-(h)
                       FC2 + ("loss.name=am_softmax", "model.head=cosine")),
     "f6_cm": ("(c) CM", FC2 + ("loss.name=combined_margin", "model.head=cosine")),
     "f6_pedcc": ("(d) " + LOSS_NAMES["pedcc"],
-                 ("loss.name=pedcc", "model.head=pod", "model.head_kwargs={'dim': 2}")),
+                 ("loss.name=pedcc", "model.head=pod", "model.head_kwargs.dim=2")),
     "f6_softmax": ("(e) Softmax", FC2 + ("loss.name=softmax", "model.head=linear")),
     "f6_cot": ("(f) COT", FC2 + ("loss.name=cot", "model.head=linear")),
     "f6_pod_alpha0": ("(g) POD (alpha=0, lambda=1)",
-                      ("loss.name=pod", "model.head=pod", "model.head_kwargs={'dim': 2}",
+                      ("loss.name=pod", "model.head=pod", "model.head_kwargs.dim=2",
                        "loss.delta_alpha=0.0")),
     "f6_pod": ("(h) POD (alpha=0.01, lambda=1)",
-               ("loss.name=pod", "model.head=pod", "model.head_kwargs={'dim': 2}")),
+               ("loss.name=pod", "model.head=pod", "model.head_kwargs.dim=2")),
 }
 FEAT2D = features2d_analysis()
 # --smoke trains one run per head kind (the losses themselves are smoke-tested by

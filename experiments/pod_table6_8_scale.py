@@ -11,14 +11,15 @@ Optimal-distribution of Latent Features for CNN Classifier", sections 4.2.4-4.2.
 * Table VII -- ResNet50, DenseNet121, MobileNetV2 on the four small datasets
   (``pod_networks:<net>,<ds>,<loss>``);
 * Table VIII -- ViT-B/16 and Swin-B at 224 x 224 on CIFAR100, FaceScrub and ImageNet(100 /
-  500 / 1000) (``pod_transformers:<net>,cifar100|facescrub,<loss>``; the ImageNet rows are
-  the CIFAR100 recipe with the dataset switched to ImageNet's first N classes).
+  500 / 1000) (``pod_transformers:<net>,cifar100|facescrub|imagenet<N>,<loss>``; the
+  ImageNet rows are the CIFAR100 recipe with the dataset switched to ImageNet's first N
+  classes, which the config does itself).
 
-Settings the paper leaves open, fixed here (see the configs for the rest): the POD head of
-the transformer ImageNet rows maps to n = the backbone width (768 for ViT-B/16, 1024 for
-Swin-B), since the paper explains the ImageNet(1000) result by "the feature dimension n
-after the last feature extraction layer of ViT-B/16 is only 768 (k <= n + 1 is not
-satisfied)": for k = 1000 > n + 1 the PEDCC points then come from the physical model
+Settings of the transformer rows (see ``mfdjax/configs/pod_transformers.py`` for the
+rest): the POD head maps to n = the backbone's own width (768 for ViT-B/16, 1024 for
+Swin-B) on every dataset, as the paper reads it: "the feature dimension n after the last
+feature extraction layer of ViT-B/16 is only 768 (k <= n + 1 is not satisfied)". For k =
+1000 > n + 1 (ViT-B/16, ImageNet(1000)) the PEDCC points then come from the physical model
 (charges on the hypersphere) instead of the regular simplex. ViT-B/16 starts from
 ImageNet-21k weights in the paper: give them with ``model.kwargs.pretrained=PATH`` (the
 official .npz; without it the ViT rows start from random weights, which is NOT the paper).
@@ -38,6 +39,7 @@ from _runner import Comparison, Experiment, Row, main
 
 from mfdjax.configs.pod_imagenet import PAPER as IMAGENET
 from mfdjax.configs.pod_losses import PAPER as TABLE4
+from mfdjax.configs.pod_transformers import PAPER as TABLE8
 
 T6 = "Table VI: softmax vs POD, ResNet50, test top-1 (%)"
 T7 = "Table VII: softmax vs POD on three CNNs, test top-1 (%)"
@@ -58,14 +60,6 @@ NET_NAMES = {"resnet50": "ResNet50", "densenet121": "DenseNet121", "mobilenet_v2
              "vit_b16": "ViT-B/16", "swin_b": "Swin-B"}
 # The first conv of each network on 32-px images (the 64-px rows' smoke runs use it).
 STEM32 = {"resnet50": "cifar", "densenet121": "cifar", "mobilenet_v2": "imagenet"}
-# Table VIII (softmax, POD), from the paper.
-TABLE8 = {
-    "vit_b16": {"cifar100": (92.14, 92.84), "facescrub": (97.28, 97.69), 100: (86.66, 87.48),
-                500: (86.38, 87.11), 1000: (82.16, 81.20)},
-    "swin_b": {"cifar100": (91.67, 92.26), "facescrub": (99.13, 99.26), 100: (89.02, 89.14),
-               500: (88.74, 88.95), 1000: (84.68, 84.53)},
-}
-WIDTH = {"vit_b16": 768, "swin_b": 1024}
 IMAGENET_TEST = ("dataset.test_split=test",)   # --smoke: Fashion-MNIST's split names
 # --smoke: the tiny ViT / Swin at their native 32 px (vit_mini's 4-px patches at 224 px
 # make 3,136 tokens: measured, a 31 GB attention buffer on the CPU).
@@ -74,11 +68,6 @@ SMOKE_TRANSFORMER = ("dataset.resize=32", "model.kwargs.image_size=32")
 
 def _smoke64(net: str, ds: str) -> tuple[str, ...]:
     return ("dataset.resize=32", f"model.stem={STEM32[net]}") if INPUT_SIZE[ds] == 64 else ()
-
-
-def _imagenet_subset(n: int) -> tuple[str, ...]:
-    return ("dataset.name=tfds:imagenet2012", "dataset.test_split=validation",
-            f"dataset.options={{'num_classes_subset': {n}}}")
 
 
 ROWS, COMPARISONS = [], []
@@ -115,18 +104,18 @@ for ds in SMALL:
                         f"ResNet50 {DATASET_NAMES[ds]}", COLS[loss],
                         paper=TABLE7["resnet50"][ds][loss == "pod"], runs_of=f"{loss}_{ds}"))
 
+# Table VIII: every setting (dataset, PEDCC dimension) comes from the config itself.
 for net, cells in TABLE8.items():
-    for key, papers in cells.items():
-        if isinstance(key, int):
-            name, tag, spec_ds, data = f"ImageNet({key})", f"in{key}", "cifar100", "imagenet"
-            extra = _imagenet_subset(key) + (f"model.head_kwargs.dim={WIDTH[net]}",)
+    for ds, papers in cells.items():
+        if ds.startswith("imagenet"):
+            n = int(ds[len("imagenet"):])
+            name, tag, data = f"ImageNet({n})", f"in{n}", "imagenet"
         else:
-            name, tag, spec_ds, data, extra = DATASET_NAMES[key], key, key, key, ()
+            name, tag, data = DATASET_NAMES[ds], ds, ds
         for i, loss in enumerate(("softmax", "pod")):
-            ov = tuple(o for o in extra if loss == "pod" or "head_kwargs" not in o)
-            ROWS.append(Row(f"{net}_{tag}_{loss}", f"pod_transformers:{net},{spec_ds},{loss}",
+            ROWS.append(Row(f"{net}_{tag}_{loss}", f"pod_transformers:{net},{ds},{loss}",
                             T8, f"{NET_NAMES[net]} {name}", COLS[loss], paper=papers[i],
-                            overrides=ov, data=data, input_size=224,
+                            data=data, input_size=224,
                             smoke_overrides=SMOKE_TRANSFORMER
                             + (IMAGENET_TEST if data == "imagenet" else ())))
         COMPARISONS.append(Comparison(T8, f"{net}_{tag}_softmax", f"{net}_{tag}_pod",
@@ -140,8 +129,8 @@ EXPERIMENT = Experiment(
     needs=NEEDS_SMALL + "; ImageNet-1k prepared for TFDS (imagenet2012, --data-dir "
           "imagenet=TFDS_DIR; the first N classes are selected); for the paper's ViT-B/16 "
           "rows the ImageNet-21k ViT-B_16.npz (model.kwargs.pretrained=PATH)",
-    notes="Table VII's ResNet50 cells read Table VI's runs. The transformer ImageNet rows "
-          "use a POD head of the backbone width (768 / 1024; ViT ImageNet(1000) thus gets "
+    notes="Table VII's ResNet50 cells read Table VI's runs. The transformer rows use a POD "
+          "head of the backbone's own width (768 / 1024; ViT ImageNet(1000) thus gets "
           "PEDCC points from the physical model, k > n + 1). Times: one GPU, hours per "
           "small-dataset run, days for ImageNet(1000) or Swin-B (estimates, not measured).")
 

@@ -12,8 +12,11 @@ of each fold chosen on the other nine, accuracy mean ± std over folds
 (FaceNet, Deep FR, DeepID2+) are other systems and are not rerun.
 
 Neither dataset can be downloaded by this script (licences; CASIA-WebFace is distributed
-on request). Settings the paper does not give (the network: resnet18 with the ImageNet
-stem; the normalisation: the folder's channel statistics) are in
+on request). The rows follow the paper's input normalisation, pixels (x - 127.5) / 128 for
+the training and the LFW images alike, and its xavier (Glorot-uniform) classifier
+initialisation; the setting the paper does not give (the network: resnet18 with the
+ImageNet stem) and the named alternative normalisation (``w_softmax:webface,METHOD,folder``:
+the folder's channel statistics, the setting of runs made before mfdjax 1.0) are in
 ``mfdjax/configs/w_softmax.py`` (dataset ``webface``). ``--smoke`` trains on Fashion-MNIST
 and scores LFW-shaped pairs drawn from its test images.
 

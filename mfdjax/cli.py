@@ -73,7 +73,8 @@ def _version() -> str:
     return __version__
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The `mfdjax` command line (docs and tests parse commands with it)."""
     p = argparse.ArgumentParser(prog="mfdjax", description="MFD / POD / W-Softmax training "
                                 "in JAX (see README.md).")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -421,7 +422,7 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from mfdjax.train.loop import NonFiniteLossError, Preempted
     from mfdjax.train.parallel import WorkerDied

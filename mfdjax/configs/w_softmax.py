@@ -14,11 +14,12 @@
 # Paper (test %, Tables 1/2): original softmax 99.58 / 90.95 / 67.26 (MNIST / CIFAR-10 /
 #            CIFAR-100); L-Softmax 99.69 / 92.42 / 70.47; W-Softmax alpha 0.5/1/1.5:
 #            MNIST 99.64/99.67/99.69, CIFAR-10 92.47/92.84/93.28, CIFAR-100 69.53/70.62/71.38.
-"""W-Softmax paper configs: ``get_config("DATASET,METHOD[,K]")``.
+"""W-Softmax paper configs: ``get_config("DATASET,METHOD[,K]")`` / ``("webface,METHOD[,NORM]")``.
 
 DATASET: ``mnist`` | ``cifar10`` | ``cifar100`` (Tables 1/2/4, Figures 4/5) or ``webface``
 (Table 3: training on CASIA-WebFace for LFW verification). K (Table 4): train and test on
-the first K classes only (``dataset.classes = (0, ..., K-1)``). METHOD:
+the first K classes only (``dataset.classes = (0, ..., K-1)``). NORM (``webface`` only):
+the input normalisation, ``paper`` (default) or ``folder`` (see below). METHOD:
 
 * ``softmax`` -- the tables' "original softmax" row: CONVENTIONAL softmax, the FC layer
   with its bias and unnormalised weights (linear head, loss ``softmax``);
@@ -45,13 +46,27 @@ Decisions where the paper is silent, each an ordinary config field:
   (``loss.lam_anneal=()`` trains the bare equation, lam = ``loss.kwargs.lam``).
 * ``model.kwargs.fc_dim`` (the FC units of Figure 4): 256, the L-Softmax CNN's.
 
+Settings the paper gives, as it gives them:
+
+* ``model.head_kwargs.kernel_init = "xavier_uniform"`` (every method and dataset): "the
+  weights are initialized by xavier initializer" (section 5.1), i.e. Glorot uniform, for
+  the classifier weights too (the L-Softmax CNN's convs and FC already use it). The heads'
+  library default is Flax's ``lecun_normal``, which the MFD / POD configs keep;
+  ``model.head_kwargs.kernel_init=lecun_normal`` gives it here.
+
 ``webface`` (Table 3; section 5.5 gives 160x160 MTCNN-aligned crops, batch 128, lr 0.1 / 10
 every 10k iterations, 30k iterations, pixels (x - 127.5) / 128): an image folder
 ``DATA_DIR/train/<identity>/*.jpg`` of aligned crops, streamed; the paper does not name the
 network: ``model.name`` resnet18 with the ImageNet stem (our choice). The classification
 "test" metric reads the first 1,000 training images (WebFace has no test split; the row's
-metric is the LFW verification accuracy); normalisation uses the folder's channel
-statistics, not 127.5 / 128.
+metric is the LFW verification accuracy). Normalisation (NORM), applied to the training
+images and, through the run's recorded statistics, to the LFW images it is scored on:
+
+* ``paper`` (default): the paper's fixed ``(x - 127.5) / 128`` on every channel
+  (``dataset.options.mean = 127.5``, ``dataset.options.std = 128.0``, see :data:`WEBFACE_NORMS`);
+* ``folder``: the folder's own per-channel mean and standard deviation (sampled from the
+  training images), as mfdjax normalises every other dataset. Kept because runs made
+  before mfdjax 1.0 used it: ``webface,METHOD,folder`` reproduces them.
 """
 
 from mfdjax.configs.base import get_base_config
@@ -75,6 +90,11 @@ TRAIN_PER_CLASS = {"mnist": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 585
                    "cifar10": (5000,) * 10, "cifar100": (500,) * 100}
 # Table 3 (LFW verification accuracy %, training on CASIA-WebFace).
 TABLE3 = {"softmax": 96.53, "lsoftmax": 98.71, 0.5: 97.98, 1.0: 98.86, 1.5: 98.91}
+# The webface row's input normalisation (the third config field): name -> (mean, std) in
+# 0-255 units, one value for every channel; None = the folder's channel statistics.
+WEBFACE_NORMS = {"paper": (127.5, 128.0), "folder": None}
+# The classifier's initialisation (section 5.1: "xavier initializer").
+KERNEL_INIT = "xavier_uniform"
 
 
 def parse_method(method: str):
@@ -111,10 +131,15 @@ def _classes(dataset: str, k: str) -> tuple:
     return tuple(range(k))
 
 
-def _webface(c):
+def _webface(c, norm: str):
+    if norm not in WEBFACE_NORMS:
+        raise ValueError(f"the third field of w_softmax:webface is the normalisation, one of "
+                         f"{sorted(WEBFACE_NORMS)}, got {norm!r}.")
     c.dataset.name = "image_folder"
     c.dataset.options.image_size = 160
     c.dataset.options.mode = "RGB"
+    if WEBFACE_NORMS[norm] is not None:
+        c.dataset.options.mean, c.dataset.options.std = WEBFACE_NORMS[norm]
     c.dataset.streaming = True
     c.dataset.test_split = "train"
     c.dataset.test_subset = 1000
@@ -146,10 +171,11 @@ def get_config(arg=None):
     c.model.kwargs.fc_dim = 256
     c.batch_size = 50 if dataset == "mnist" else 256
     c.num_epochs = 50 if dataset == "mnist" else 300
-    c.dataset.classes = _classes(dataset, k)
+    c.dataset.classes = _classes(dataset, k) if dataset != "webface" else ()
+    c.model.head_kwargs.kernel_init = KERNEL_INIT
     if dataset == "webface":
         c.model.kwargs = {}
-        total_steps = _webface(c)
+        total_steps = _webface(c, k or "paper")
     else:
         per_class = TRAIN_PER_CLASS[dataset]
         n_train = sum(per_class[i] for i in c.dataset.classes) if c.dataset.classes else sum(
@@ -190,6 +216,10 @@ def get_config(arg=None):
     # (correlation.enabled=True measures it).
     c.correlation.enabled = False
     sub = f", first {len(c.dataset.classes)} classes" if c.dataset.classes else ""
+    if dataset == "webface":
+        o = c.dataset.options
+        sub = (f", pixels (x - {o.mean:g}) / {o.std:g}" if "mean" in o
+               else ", the folder's channel statistics")
     paper = (TABLE3.get(method) if dataset == "webface" else
              TABLE4[dataset][len(c.dataset.classes)][method != "softmax"]
              if c.dataset.classes and dataset in TABLE4 and method in ("softmax", 1.5)

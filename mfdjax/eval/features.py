@@ -47,7 +47,7 @@ def class_weights(run: dict) -> np.ndarray:
     if "fc" in head and "kernel" in head["fc"]:
         return np.asarray(jax.device_get(head["fc"]["kernel"]), np.float64).T
     if "fc1" in head:   # POD head: the fixed PEDCC rows are the class directions
-        from mfdjax.losses.pod import pedcc
+        from mfdjax.pedcc import pedcc
 
         cfg = run["config"].model.head_kwargs
         return np.asarray(pedcc(int(run["num_classes"]), int(cfg.dim),

@@ -18,11 +18,14 @@ import numpy as np
 __all__ = [
     "as_float_array",
     "check_array",
+    "check_class_matrix",
     "check_features_and_rows",
     "check_floating",
     "check_labels",
     "check_ndim",
+    "check_number",
     "check_positive",
+    "check_where",
     "compute_dtype",
 ]
 
@@ -62,6 +65,12 @@ def check_labels(labels: Any, batch: int, num_classes: int | None = None,
     concrete boolean ``where`` are not checked (padding may carry any label).
     """
     labels = check_array(labels, name)
+    if jnp.issubdtype(labels.dtype, jnp.floating) and labels.ndim == 2:
+        raise ValueError(
+            f"`{name}` must hold integer class indices of shape (batch,), got a "
+            f"{labels.dtype} matrix of shape {tuple(labels.shape)}: did you swap `labels` "
+            f"and the class matrix? {ORDER}"
+        )
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise ValueError(
             f"`{name}` must hold integer class indices, got dtype {labels.dtype}; "
@@ -82,6 +91,60 @@ def check_labels(labels: Any, batch: int, num_classes: int | None = None,
                 f"or the number of classes."
             )
     return labels
+
+
+#: The one argument order of every loss that takes a class matrix.
+ORDER = ("Losses that take a class matrix are called as loss(features, labels, "
+         "class_matrix, *, hyper-parameters).")
+
+
+def check_class_matrix(rows: Any, name: str) -> jax.Array:
+    """A floating class matrix; an integer one is most likely the labels, swapped."""
+    rows = check_array(rows, name)
+    if jnp.issubdtype(rows.dtype, jnp.integer) or rows.dtype == jnp.bool_:
+        raise ValueError(
+            f"`{name}` must be a floating (num_classes, dim) matrix, got {rows.dtype} of "
+            f"shape {tuple(rows.shape)}: did you swap `labels` and `{name}`? {ORDER}"
+        )
+    return rows
+
+
+def check_where(where: Any, batch: int) -> jax.Array | None:
+    """``where``: None, or a bool mask of shape (batch,) (True = the row counts)."""
+    if where is None:
+        return None
+    where = check_array(where, "where")
+    if where.shape != (batch,):
+        raise ValueError(
+            f"`where` must be a boolean mask of shape (batch,) = ({batch},), "
+            f"got {tuple(where.shape)}."
+        )
+    if where.dtype != jnp.bool_:
+        raise ValueError(
+            f"`where` must have dtype bool, got {where.dtype}; use where.astype(bool).")
+    return where
+
+
+def check_number(value: Any, name: str, *, low: float | None = None,
+                 high: float | None = None, low_inclusive: bool = True) -> None:
+    """Range check on a Python-number hyper-parameter (skipped for traced values)."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    try:
+        v = float(np.asarray(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a number, got {value!r}.") from None
+    ok = np.isfinite(v)
+    if ok and low is not None:
+        ok = v >= low if low_inclusive else v > low
+    if ok and high is not None:
+        ok = v < high
+    if not ok:
+        lo = "" if low is None else (f"{'>=' if low_inclusive else '>'} {low}")
+        hi = "" if high is None else f"< {high}"
+        rng = " and ".join(t for t in (lo, hi) if t)
+        raise ValueError(f"`{name}` must be finite{' and ' + rng if rng else ''}, "
+                         f"got {value!r}.")
 
 
 def check_positive(value: float, name: str, *, allow_zero: bool = False) -> None:
@@ -120,7 +183,7 @@ def check_features_and_rows(features: Any, rows: Any, rows_name: str
     """
     x = as_float_array(features, "features")
     check_ndim(x, "features", 2, "(batch, dim)")
-    r = check_array(rows, rows_name)
+    r = check_class_matrix(rows, rows_name)
     check_floating(r, rows_name)
     check_ndim(r, rows_name, 2, "(num_classes, dim) -- one row per class")
     if r.shape[1] != x.shape[1]:

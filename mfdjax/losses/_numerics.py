@@ -31,13 +31,21 @@ from jax import lax
 
 __all__ = [
     "INVALID_LABEL_RULE",
+    "NORM_EPS",
     "clip_labels",
+    "l2_normalize",
+    "masked_mean",
     "nan_rows",
     "nan_unless_all",
     "norm_floor",
     "normalize_rows",
+    "per_sample",
+    "psum",
     "safe_norm",
 ]
+
+#: The papers' squared-norm floor of a normalisation, ``x / sqrt(max(||x||^2, 1e-12))``.
+NORM_EPS = 1e-12
 
 #: What every loss returns for traced out-of-range labels (see the module docstring).
 INVALID_LABEL_RULE = (
@@ -102,6 +110,35 @@ def normalize_rows(x: jax.Array, denom: Callable[[jax.Array], jax.Array] | None 
     live = jnp.where(small, 0.0, x) / denom(live)
     frozen = lax.stop_gradient(x / denom(n))
     return jnp.where(small, frozen, live)
+
+
+def l2_normalize(x: jax.Array) -> jax.Array:
+    """``x / sqrt(max(||x||^2, 1e-12))`` per row; rows below the norm floor get no gradient."""
+    return normalize_rows(x, lambda n: jnp.sqrt(jnp.maximum(n * n, NORM_EPS)))
+
+
+def psum(x, axis_name):
+    """``lax.psum(x, axis_name)``, or ``x`` itself without an axis name."""
+    return x if axis_name is None else lax.psum(x, axis_name)
+
+
+def masked_mean(values: jax.Array, where: jax.Array | None, axis_name=None) -> jax.Array:
+    """Mean of (B,) values over the rows of the (global) batch that ``where`` keeps."""
+    if where is None:
+        total, count = jnp.sum(values), jnp.asarray(values.shape[0], values.dtype)
+    else:
+        total = jnp.sum(jnp.where(where, values, 0.0))
+        count = jnp.sum(where).astype(values.dtype)
+    total, count = psum(total, axis_name), psum(count, axis_name)
+    return total / jnp.maximum(count, 1.0)
+
+
+def per_sample(values: jax.Array, valid: jax.Array, where: jax.Array | None) -> jax.Array:
+    """A per-sample loss's output: NaN for invalid labels (:data:`INVALID_LABEL_RULE`),
+    then 0 with a zero gradient on the rows ``where`` masks out, whatever their label
+    (optax's meaning of ``where``)."""
+    out = nan_rows(values, valid)
+    return out if where is None else jnp.where(where, out, 0.0)
 
 
 def clip_labels(labels: jax.Array, num_classes: int) -> tuple[jax.Array, jax.Array]:

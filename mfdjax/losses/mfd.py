@@ -66,8 +66,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.typing import ArrayLike
 
-from mfdjax.losses._checks import check_array, check_floating, compute_dtype
+from mfdjax.losses._checks import check_array, check_floating, check_where, compute_dtype
+from mfdjax.losses._numerics import psum as _psum
+from mfdjax.losses._sharding import replicated
 
 __all__ = ["feature_correlation", "mfd_loss", "mean_abs_correlation"]
 
@@ -120,10 +123,23 @@ def _global_batch(axis_name: AxisName) -> int:
         ) from err
 
 
-def _as_map(x: Any, name: str, axis_name: AxisName) -> jax.Array:
+def _check_channel_axis(channel_axis: Any) -> int:
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)):
+        raise ValueError(f"`channel_axis` must be an int (-1: channels last, NHWC; 1: NCHW), "
+                         f"got {channel_axis!r}.")
+    return int(channel_axis)
+
+
+def _as_map(x: Any, name: str, axis_name: AxisName, channel_axis: int = -1) -> jax.Array:
     """Validates one activation and returns it reshaped to (B, P, C)."""
     x = check_array(x, name)
     check_floating(x, name)
+    if x.ndim >= 2:
+        if not (-x.ndim < channel_axis < x.ndim) or channel_axis in (0, -x.ndim):
+            raise ValueError(
+                f"`channel_axis`={channel_axis} does not name a non-batch axis of `{name}` "
+                f"with shape {tuple(x.shape)} (axis 0 is the batch).")
+        x = jnp.moveaxis(x, channel_axis, -1)
     if x.ndim < 2:
         raise ValueError(
             f"`{name}` must have shape (B, ..., C) with a batch axis first and channels "
@@ -155,6 +171,10 @@ def _as_map(x: Any, name: str, axis_name: AxisName) -> jax.Array:
 
 def _contract_rows(u: jax.Array, v: jax.Array, precision, out_dtype) -> jax.Array:
     """``u^T v`` for u (B, P, C), v (B, P, D) contracting batch and positions -> (C, D)."""
+    out = replicated(u)
+    if out is not None:   # Explicit mesh axes: say where the contraction's result lives
+        return lax.dot_general(u, v, (((0, 1), (0, 1)), ((), ())), precision=precision,
+                               preferred_element_type=out_dtype, out_sharding=out)
     u = u.reshape(-1, u.shape[-1])
     v = v.reshape(-1, v.shape[-1])
     return lax.dot_general(
@@ -162,14 +182,11 @@ def _contract_rows(u: jax.Array, v: jax.Array, precision, out_dtype) -> jax.Arra
         precision=precision, preferred_element_type=out_dtype)
 
 
-def _psum(x, axis_name):
-    return x if axis_name is None else lax.psum(x, axis_name)
+def _batch_mean(a: jax.Array, weights: jax.Array) -> jax.Array:
+    """``sum_k weights[k] a[k]`` over the leading axis, in the compute dtype: the batch
+    mean with ``weights = 1 / count`` on the rows that count (0 on masked rows).
 
-
-def _batch_mean(a: jax.Array, count: int) -> jax.Array:
-    """``sum_k a[k] / count`` over the leading axis, in the compute dtype.
-
-    Written as a product with a constant compute-dtype vector ``1 / count`` (half
+    Written as a product with a compute-dtype vector ``1 / count`` (half
     inputs are converted; no product or partial sum can overflow, since each term is
     divided before it is added): XLA:CPU runs this ~10x faster than ``a.sum(0)``
     over a short leading axis (measured). The division is inside the product on
@@ -180,9 +197,9 @@ def _batch_mean(a: jax.Array, count: int) -> jax.Array:
     which would put a 1e-3 relative error into the mean.
     """
     cdt = compute_dtype(a)
-    weights = jnp.full((a.shape[0],), 1.0 / count, cdt)
-    return lax.dot_general(weights, a, (((0,), (0,)), ((), ())),
-                           precision=lax.Precision.HIGHEST, preferred_element_type=cdt)
+    return lax.dot_general(weights.astype(cdt), a, (((0,), (0,)), ((), ())),
+                           precision=lax.Precision.HIGHEST, preferred_element_type=cdt,
+                           out_sharding=replicated(a))
 
 
 def _row_sum(t: jax.Array) -> jax.Array:
@@ -210,7 +227,19 @@ def _pow2_inverse(amax: jax.Array) -> jax.Array:
     return jnp.where(amax > 0, lax.bitcast_convert_type(bits, amax.dtype), 1.0)
 
 
-def _centre(a: jax.Array, axis_name: AxisName):
+def _row_weights(a: jax.Array, w: jax.Array | None, axis_name: AxisName):
+    """``(weights, count, keep)``: the (B,) batch-mean weights ``keep / count``, the
+    number of rows of the global batch that count and the (B,) 0/1 ``keep``."""
+    cdt = compute_dtype(a)
+    if w is None:
+        count = a.shape[0] * _global_batch(axis_name)
+        return jnp.full((a.shape[0],), 1.0 / count, cdt), count, None
+    keep = lax.stop_gradient(w).astype(cdt)
+    count = _psum(jnp.sum(keep), axis_name)
+    return keep / jnp.maximum(count, 1.0), count, keep
+
+
+def _centre(a: jax.Array, w: jax.Array | None, axis_name: AxisName):
     """Scaled, centred map of ``a`` (B, P, C) and the statistics of that centring.
 
     Returns ``(x, scale, noise, msq)``:
@@ -228,11 +257,15 @@ def _centre(a: jax.Array, axis_name: AxisName):
     * ``msq`` (C,): ``N * sum_p m_p**2``, so that ``diag(G) + msq`` is the raw
       energy ``sum a**2`` (scaled), for the optional relative ``dead_tol`` test.
 
+    With a row mask ``w`` (B,) (0/1, masked rows of ``a`` already zero), only the
+    kept rows enter the means and ``x`` is 0 on the masked rows, so they leave every
+    statistic and the Gram.
+
     Every factor is per channel, so the Pearson matrix of ``x`` is that of ``a``;
     the three statistics carry no gradient.
     """
     cdt = compute_dtype(a)
-    count = a.shape[0] * _global_batch(axis_name)
+    weights, count, keep = _row_weights(a, w, axis_name)
     amax = jnp.max(jnp.abs(lax.stop_gradient(a)), axis=(0, 1)).astype(cdt)
     if axis_name is not None:  # (pmax has no derivative: the input is stopped before it)
         amax = lax.pmax(amax, axis_name)
@@ -240,31 +273,36 @@ def _centre(a: jax.Array, axis_name: AxisName):
     # The mean is taken on the raw map and scaled after: both products with the
     # power of two are exact, so every fusion that recomputes X rounds it alike
     # (and the raw map is read once, not first copied scaled).
-    m = _psum(_batch_mean(a, count), axis_name) * scale
-    xc = (a.astype(cdt) * scale - m).astype(a.dtype)
-    r = _psum(_batch_mean(xc, count), axis_name)
+    m = _psum(_batch_mean(a, weights), axis_name) * scale
+    xc = a.astype(cdt) * scale - m
+    if keep is not None:
+        xc = xc * keep[:, None, None]
+    xc = xc.astype(a.dtype)
+    r = _psum(_batch_mean(xc, weights), axis_name)
     noise = count * jnp.sum(jnp.square(r), axis=0)
     msq = count * jnp.sum(jnp.square(m), axis=0)
     stats = lax.stop_gradient((scale, noise, msq))
     return xc, *stats
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
-def _centred_gram(a: jax.Array, axis_name: AxisName, precision):
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _centred_gram(a: jax.Array, w, axis_name: AxisName, precision):
     """``(G, scale, noise, msq)``: Gram ``X^T X`` (C, C) of the scaled centred map and
-    the per-channel statistics of :func:`_centre` (which carry no tangent)."""
-    x, scale, noise, msq = _centre(a, axis_name)
+    the per-channel statistics of :func:`_centre` (which carry no tangent). ``w``:
+    None or the (B,) 0/1 row mask (no tangent either)."""
+    x, scale, noise, msq = _centre(a, w, axis_name)
     g = _psum(_contract_rows(x, x, precision, scale.dtype), axis_name)
     return 0.5 * (g + g.T), scale, noise, msq
 
 
 @_centred_gram.defjvp
 def _centred_gram_jvp(axis_name, precision, primals, tangents):
-    (a,), (da,) = primals, tangents
-    x, scale, noise, msq = _centre(a, axis_name)
+    (a, w), (da, _) = primals, tangents
+    x, scale, noise, msq = _centre(a, w, axis_name)
     g = _psum(_contract_rows(x, x, precision, scale.dtype), axis_name)
     # X = A * scale - mean_k(A * scale), so dX = dA * scale - mean_k(dA * scale); since
-    # sum_k X[k] = 0, X^T dX = X^T (dA * scale). Linear in dA through one product, so
+    # sum_k X[k] = 0, X^T dX = X^T (dA * scale) (masked rows: X = 0 there, and their
+    # dX is multiplied by that 0). Linear in dA through one product, so
     # its transpose is the single product dA_bar = (X (G_bar + G_bar^T)) * scale.
     ds = (da.astype(scale.dtype) * scale).astype(x.dtype)
     s = _psum(_contract_rows(x, ds, precision, scale.dtype), axis_name)
@@ -318,9 +356,9 @@ def _pearson_terms(g, scale, noise, msq, *, n_pos, variant, dead_tol):
     return g * w, w, u, jnp.square(r), alive
 
 
-def _pearson(a: jax.Array, *, axis_name, variant, dead_tol, precision) -> jax.Array:
+def _pearson(a: jax.Array, w=None, *, axis_name, variant, dead_tol, precision) -> jax.Array:
     """Pearson matrix (C, C) of one validated map ``a`` (B, P, C)."""
-    g, scale, noise, msq = _centred_gram(a, axis_name, precision)
+    g, scale, noise, msq = _centred_gram(a, w, axis_name, precision)
     f, _, _, _, alive = _pearson_terms(g, scale, noise, msq, n_pos=a.shape[1],
                                        variant=variant, dead_tol=dead_tol)
     if variant == "reference":
@@ -364,24 +402,24 @@ def _loss_and_cotangent(g, scale, noise, msq, *, n_pos, variant, dead_tol, reduc
     return loss, cot
 
 
-def _map_loss_value(a, axis_name, variant, dead_tol, precision, reduction):
-    x, scale, noise, msq = _centre(a, axis_name)
+def _map_loss_value(a, w, axis_name, variant, dead_tol, precision, reduction):
+    x, scale, noise, msq = _centre(a, w, axis_name)
     g = _psum(_contract_rows(x, x, precision, scale.dtype), axis_name)
     return x, scale, _loss_and_cotangent(
         g, scale, noise, msq, n_pos=a.shape[1], variant=variant, dead_tol=dead_tol,
         reduction=reduction)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4, 5))
-def _map_loss_core(a, axis_name, variant, dead_tol, precision, reduction):
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4, 5, 6))
+def _map_loss_core(a, w, axis_name, variant, dead_tol, precision, reduction):
     """Off-diagonal mean of ``phi(F)`` for one (B, P, C) map, with a one-matmul gradient."""
-    return _map_loss_value(a, axis_name, variant, dead_tol, precision, reduction)[2][0]
+    return _map_loss_value(a, w, axis_name, variant, dead_tol, precision, reduction)[2][0]
 
 
 @_map_loss_core.defjvp
 def _map_loss_core_jvp(axis_name, variant, dead_tol, precision, reduction, primals, tangents):
-    (a,), (da,) = primals, tangents
-    x, scale, (loss, cot) = _map_loss_value(a, axis_name, variant, dead_tol, precision,
+    (a, w), (da, _) = primals, tangents
+    x, scale, (loss, cot) = _map_loss_value(a, w, axis_name, variant, dead_tol, precision,
                                             reduction)
     # dL/dA = (2 X M) * scale: ONE (B*P, C) x (C, C) product, produced in A's own layout,
     # then a per-channel factor (fused into the elementwise pass that follows), so
@@ -397,8 +435,8 @@ def _map_loss_core_jvp(axis_name, variant, dead_tol, precision, reduction, prima
     return loss, dloss
 
 
-def _map_loss(a, *, axis_name, variant, dead_tol, precision, reduction) -> jax.Array:
-    return _map_loss_core(a, axis_name, variant, dead_tol, precision, reduction)
+def _map_loss(a, w=None, *, axis_name, variant, dead_tol, precision, reduction) -> jax.Array:
+    return _map_loss_core(a, w, axis_name, variant, dead_tol, precision, reduction)
 
 
 # --------------------------------------------------------------------------- #
@@ -406,9 +444,23 @@ def _map_loss(a, *, axis_name, variant, dead_tol, precision, reduction) -> jax.A
 # --------------------------------------------------------------------------- #
 
 
+def _mask(where: Any, batch: int, maps: list) -> tuple[list, jax.Array | None]:
+    """Checks ``where`` against the batch; zeroes the masked rows of every map (their
+    values, NaN padding included, then leave no trace) and returns the 0/1 weights."""
+    where = check_where(where, batch)
+    if where is None:
+        return maps, None
+    keep = lax.stop_gradient(where)
+    maps = [jnp.where(keep.reshape((-1,) + (1,) * (a.ndim - 1)), a, 0).astype(a.dtype)
+            for a in maps]
+    return maps, keep
+
+
 def feature_correlation(
-    x: jax.Array,
+    x: ArrayLike,
     *,
+    where: ArrayLike | None = None,
+    channel_axis: int = -1,
     axis_name: AxisName = None,
     variant: str = "paper",
     dead_tol: float | None = None,
@@ -445,6 +497,9 @@ def feature_correlation(
         of spatial/token axes ((B, C), (B, T, C), (B, H, W, C)). Floating dtype;
         bf16/fp16 are centred in float32 and enter the Gram in their own dtype with
         float32 accumulation.
+      where: optional (B,) bool mask; masked rows leave every statistic (batch
+        means, Gram, dead-channel test) and get no gradient.
+      channel_axis: the channel axis of ``x`` (default -1, NHWC as Flax; 1 for NCHW).
       axis_name: inside ``jax.shard_map`` / ``jax.pmap`` over a data axis, its name
         (or tuple of names): batch sums and the Gram are all-reduced so every
         device gets the correlation of the global batch. ``None`` otherwise
@@ -478,8 +533,9 @@ def feature_correlation(
     """
     _check_variant(variant)
     _check_dead_tol(dead_tol)
-    a = _as_map(x, "x", axis_name)
-    return _pearson(a, axis_name=axis_name, variant=variant, dead_tol=dead_tol,
+    a = _as_map(x, "x", axis_name, _check_channel_axis(channel_axis))
+    (a,), w = _mask(where, a.shape[0], [a])
+    return _pearson(a, w, axis_name=axis_name, variant=variant, dead_tol=dead_tol,
                     precision=precision)
 
 
@@ -502,8 +558,10 @@ _STACK_MIN_MAPS = 4
 
 
 def mfd_loss(
-    features: jax.Array | Sequence[jax.Array] | Mapping[Any, jax.Array],
+    features: ArrayLike | Sequence[ArrayLike] | Mapping[Any, ArrayLike],
     *,
+    where: ArrayLike | None = None,
+    channel_axis: int = -1,
     axis_name: AxisName = None,
     variant: str = "paper",
     dead_tol: float | None = None,
@@ -526,7 +584,10 @@ def mfd_loss(
 
     Args:
       features: one activation (B, ..., C), or a sequence / dict of them (each
-        with its own shape; all with the same batch size B).
+        with its own shape; all with the same batch size B, checked).
+      where: optional (B,) bool mask shared by every map; masked rows leave every
+        statistic and get no gradient (e.g. the padding rows of a last batch).
+      channel_axis: the channel axis of every map (default -1; 1 for NCHW maps).
       axis_name: data-parallel axis name inside ``shard_map``/``pmap`` (see
         :func:`feature_correlation`).
       variant: ``"paper"`` or ``"reference"`` dead-channel handling (see
@@ -539,8 +600,9 @@ def mfd_loss(
       A scalar in [0, number of maps] (float32; float64 for float64 inputs).
 
     Raises:
-      ValueError: an empty sequence/dict, or any map failing the checks of
-        :func:`feature_correlation` (the message names it, e.g. ``features[3]``).
+      ValueError: an empty sequence/dict, maps of different batch sizes, or any map
+        failing the checks of :func:`feature_correlation` (the message names it,
+        e.g. ``features[3]``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -550,25 +612,35 @@ def mfd_loss(
     """
     _check_variant(variant)
     _check_dead_tol(dead_tol)
-    maps = [(name, _as_map(leaf, name, axis_name)) for name, leaf in _flatten_features(features)]
+    channel_axis = _check_channel_axis(channel_axis)
+    maps = [(name, _as_map(leaf, name, axis_name, channel_axis))
+            for name, leaf in _flatten_features(features)]
+    sizes = {a.shape[0] for _, a in maps}
+    if len(sizes) > 1:
+        listed = ", ".join(f"{name}: {a.shape[0]}" for name, a in maps)
+        raise ValueError(f"every map of `features` must have the same batch size (axis 0); "
+                         f"got {listed}. Pass the maps of one forward pass.")
+    arrays, w = _mask(where, maps[0][1].shape[0], [a for _, a in maps])
     kw = dict(axis_name=axis_name, variant=variant, dead_tol=dead_tol, precision=precision,
               reduction="square")
     groups: dict[tuple, list[jax.Array]] = {}
-    for _, a in maps:
+    for a in arrays:
         groups.setdefault((a.shape, a.dtype), []).append(a)
     total = []
     for same in groups.values():
         if len(same) < _STACK_MIN_MAPS:
-            total.extend(_map_loss(a, **kw) for a in same)
+            total.extend(_map_loss(a, w, **kw) for a in same)
         else:
-            per_map = jax.vmap(functools.partial(_map_loss, **kw))(jnp.stack(same))
+            per_map = jax.vmap(functools.partial(_map_loss, w=w, **kw))(jnp.stack(same))
             total.append(jnp.sum(per_map))
     return functools.reduce(jnp.add, total)
 
 
 def mean_abs_correlation(
-    x: jax.Array,
+    x: ArrayLike,
     *,
+    where: ArrayLike | None = None,
+    channel_axis: int = -1,
     axis_name: AxisName = None,
     variant: str = "paper",
     dead_tol: float | None = None,
@@ -586,7 +658,8 @@ def mean_abs_correlation(
 
     Args:
       x: activations (B, ..., C) (see :func:`feature_correlation`).
-      axis_name, variant, dead_tol, precision: as in :func:`feature_correlation`.
+      where, channel_axis, axis_name, variant, dead_tol, precision: as in
+        :func:`feature_correlation`.
 
     Returns:
       A scalar in [0, 1] (float32; float64 for float64 inputs).
@@ -599,6 +672,7 @@ def mean_abs_correlation(
     """
     _check_variant(variant)
     _check_dead_tol(dead_tol)
-    a = _as_map(x, "x", axis_name)
-    return _map_loss(a, axis_name=axis_name, variant=variant, dead_tol=dead_tol,
+    a = _as_map(x, "x", axis_name, _check_channel_axis(channel_axis))
+    (a,), w = _mask(where, a.shape[0], [a])
+    return _map_loss(a, w, axis_name=axis_name, variant=variant, dead_tol=dead_tol,
                      precision=precision, reduction="abs")

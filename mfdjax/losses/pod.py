@@ -7,10 +7,13 @@ paper), section 3, eqs. 2-4, 9-20; the authors' PyTorch reference code
 github.com/ZLeopard/PEDCC-Loss. Where paper and reference code disagree, the
 default follows the paper and ``variant="reference"`` reproduces the code.
 
-Shapes: features ``x`` (B, n), integer labels (B,), centroids (k, n) -- one
-row per class, as every class-weight matrix in mfdjax. Centroid rows are
-normalised inside every loss (the paper's :math:`\\tilde p`), so a raw PEDCC
-matrix or one from :func:`pedcc` (already unit rows) gives the same result.
+Shapes and order: ``(features, labels, centroids, ...)``: features ``x`` (B, n),
+integer labels (B,), centroids (k, n) -- one row per class, as every class matrix
+in mfdjax. Centroid rows are normalised inside every loss (the paper's
+:math:`\\tilde p`), so a raw PEDCC matrix or one from :func:`mfdjax.pedcc.pedcc`
+(already unit rows) gives the same result. ``where`` (B,) bool: a masked row
+gives 0 and no gradient in a per-sample loss and leaves the batch statistics of
+SC, POD and PEDCC-Loss.
 Per-sample losses return (B,); batch-level losses (SC, POD, PEDCC-Loss) a
 scalar. Half-precision inputs are computed in float32.
 
@@ -25,13 +28,12 @@ PEDCC-Loss, unless the row is masked out by ``where``) with a zero gradient.
 from __future__ import annotations
 
 import functools
-import operator
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.typing import ArrayLike
 
 from mfdjax.losses._checks import (
     as_float_array,
@@ -41,14 +43,20 @@ from mfdjax.losses._checks import (
     check_labels,
     check_ndim,
     check_positive,
+    check_where,
 )
 from mfdjax.losses._numerics import (
     clip_labels,
+    masked_mean,
     nan_rows,
     nan_unless_all,
     normalize_rows,
+    psum,
     safe_norm,
 )
+from mfdjax.losses._sharding import replicated, take_rows
+from mfdjax.losses.mfd import AxisName
+from mfdjax.pedcc import pedcc  # noqa: F401 -- the centroids of the examples below
 
 __all__ = [
     "NAC_ALPHA",
@@ -58,7 +66,6 @@ __all__ = [
     "nac_delta",
     "nac_loss",
     "nac_norm_stats",
-    "pedcc",
     "pedcc_loss",
     "pod_loss",
     "sc_loss",
@@ -75,94 +82,6 @@ _VARIANTS = ("paper", "reference")
 _TINY = 1e-12  # the paper's epsilon (eq. 10-11); also the floor of every norm's value
 
 
-# --------------------------------------------------------------------------- PEDCC
-
-
-def _check_int(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"`{name}` must be an int, got bool {value!r}.")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise ValueError(
-            f"`{name}` must be an int, got {type(value).__name__} {value!r}; "
-            f"pass int({name})."
-        ) from None
-
-
-def pedcc(num_classes: int, dim: int, *, seed: int = 0) -> np.ndarray:
-    r"""Predefined evenly-distributed class centroids (a regular simplex).
-
-    Returns ``k = num_classes`` unit vectors in :math:`\mathbb{R}^n`
-    (``n = dim``) whose pairwise inner products all equal :math:`-1/(k-1)`:
-
-    .. math::
-
-        \|p_i\| = 1, \qquad \langle p_i, p_j \rangle = -\frac{1}{k-1}
-        \quad (i \ne j), \qquad \text{possible iff } k \le n + 1 .
-
-    Construction (exact, not iterative): the centred one-hot vectors
-    :math:`e_i - \frac1k \mathbf 1` of :math:`\mathbb{R}^k` are a regular
-    simplex in the (k-1)-dimensional subspace :math:`\mathbf 1^\perp`;
-    they are written in an orthonormal basis of that subspace (QR), scaled to
-    unit length, and mapped into :math:`\mathbb{R}^n` by a random
-    n x (k-1) matrix with orthonormal columns (QR of a Gaussian matrix with
-    the sign fix that makes it Haar-distributed), drawn from
-    ``numpy.random.default_rng(seed)``. The simplex therefore has a random
-    orientation, as the paper's PEDCC points do, and the same seed gives the
-    same matrix (on one machine; LAPACK builds may differ in the last bits).
-
-    The authors instead iterate a physical charge-repulsion model
-    (PEDCC-Loss ``utils/PEDCC.py``), which only approaches the simplex; the
-    POD reference code loads the result from a pickle. When k > n + 1 no
-    simplex exists and this function returns that physical model's points
-    (:func:`mfdjax.losses.pedcc_physical.pedcc_physical`, deterministic from
-    ``seed``): e.g. ``pedcc(5, 2)`` is a regular pentagon.
-
-    Args:
-      num_classes: k >= 2, the number of classes.
-      dim: n >= k - 1, the feature dimension (the POD paper's Table III uses 256
-        for CIFAR-10, 512 for CIFAR-100 / Tiny ImageNet / FaceScrub).
-      seed: seed of the random rotation.
-
-    Returns:
-      float64 NumPy array of shape (k, n), one unit row per class.
-
-    Raises:
-      ValueError: if k < 2, n < 1, k > 2 with n = 1, or an argument is not an int.
-
-    References:
-      Zhu and Zu, "A Softmax-free Loss Function Based on Predefined
-      Optimal-distribution of Latent Features for Deep Learning Classifier",
-      section 2.1 (theorem of its reference [19]) and section 3.2.
-
-    >>> p = pedcc(4, 3, seed=0)
-    >>> print(p.shape, np.round(p @ p.T, 6)[0])
-    (4, 3) [ 1.       -0.333333 -0.333333 -0.333333]
-    """
-    k = _check_int(num_classes, "num_classes")
-    n = _check_int(dim, "dim")
-    seed = _check_int(seed, "seed")
-    if k < 2:
-        raise ValueError(f"`num_classes` must be >= 2, got {k}.")
-    if n < 1:
-        raise ValueError(f"`dim` must be >= 1, got {n}.")
-    if k > n + 1:  # no regular simplex: the physical model (charges on the sphere)
-        from mfdjax.losses.pedcc_physical import pedcc_physical
-
-        return np.array(pedcc_physical(k, n, seed=seed))
-    # Regular simplex centred at the origin, in coordinates of 1^perp (k x (k-1)).
-    centred = np.eye(k) - 1.0 / k
-    basis, _ = np.linalg.qr(centred[:, : k - 1])  # orthonormal basis of 1^perp
-    simplex = centred @ basis
-    simplex /= np.linalg.norm(simplex, axis=1, keepdims=True)
-    # Random orthonormal frame of R^n with k-1 columns (Haar: fix the QR signs).
-    rng = np.random.default_rng(seed)
-    q, r = np.linalg.qr(rng.standard_normal((n, k - 1)))
-    q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
-    return np.ascontiguousarray(simplex @ q.T)
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -177,11 +96,20 @@ def _unit_rows(x: jax.Array) -> jax.Array:
 
 
 def _prepare(features, labels, centroids, where=None):
-    """Checks (features, labels, centroids); returns x, y and centroids in x's dtype."""
+    """Checks (features, labels, centroids, where); returns x, y, the centroids in x's
+    dtype and the mask. Masked rows of x are zeroed (any padding values, NaN included,
+    then leave no trace in the value or the gradient)."""
     x, p = check_features_and_rows(features, centroids, "centroids")
-    where = _check_where(where, x.shape[0])
+    where = check_where(where, x.shape[0])
+    if where is not None:
+        x = jnp.where(where[:, None], x, 0.0)
     y = check_labels(labels, x.shape[0], num_classes=p.shape[0], where=where)
     return x, y, p.astype(x.dtype), where
+
+
+def _masked_rows(values: jax.Array, where: jax.Array | None) -> jax.Array:
+    """A per-sample loss with ``where``: 0 and no gradient on masked rows (optax's rule)."""
+    return values if where is None else jnp.where(where, values, 0.0)
 
 
 def _check_delta(delta, dtype) -> jax.Array:
@@ -196,39 +124,11 @@ def _check_delta(delta, dtype) -> jax.Array:
     return jnp.asarray(delta, dtype)
 
 
-def _check_where(where, batch: int):
-    if where is None:
-        return None
-    where = check_array(where, "where")
-    if where.shape != (batch,):
-        raise ValueError(
-            f"`where` must be a boolean mask of shape (batch,) = ({batch},), "
-            f"got {tuple(where.shape)}."
-        )
-    if where.dtype != jnp.bool_:
-        raise ValueError(f"`where` must have dtype bool, got {where.dtype}; use where.astype(bool).")
-    return where
-
-
-def _psum(x, axis_name):
-    return x if axis_name is None else jax.lax.psum(x, axis_name)
-
-
-def _masked_mean(values, where, axis_name):
-    """Mean of (B,) values over the valid rows of the (global) batch."""
-    if where is None:
-        total, count = jnp.sum(values), jnp.asarray(values.shape[0], values.dtype)
-    else:
-        total = jnp.sum(jnp.where(where, values, 0.0))
-        count = jnp.sum(where).astype(values.dtype)
-    total, count = _psum(total, axis_name), _psum(count, axis_name)
-    return total / jnp.maximum(count, 1.0)
-
-
 # --------------------------------------------------------------------------- losses
 
 
-def cosine_loss(features, labels, centroids, *, eps: float = _TINY) -> jax.Array:
+def cosine_loss(features: ArrayLike, labels: ArrayLike, centroids: ArrayLike, *,
+                eps: float = _TINY, where: ArrayLike | None = None) -> jax.Array:
     r"""Cosine loss of each sample to its class centroid (POD paper, eq. 9-11).
 
     .. math::
@@ -245,6 +145,8 @@ def cosine_loss(features, labels, centroids, *, eps: float = _TINY) -> jax.Array
       labels: (B,) integer class indices in [0, k).
       centroids: (k, n) PEDCC rows (normalised inside).
       eps: the denominator's epsilon.
+      where: optional (B,) bool mask; a False row gives 0 and no gradient, whatever
+        its label (optax's meaning: e.g. the padding rows of a last batch).
 
     Returns:
       (B,) per-sample loss; ``.mean()`` is eq. 9.
@@ -254,9 +156,9 @@ def cosine_loss(features, labels, centroids, *, eps: float = _TINY) -> jax.Array
     >>> print(np.round(np.asarray(cosine_loss(x, jnp.array([0, 1]), p)), 4))
     [0. 4.]
     """
-    x, y, p, _ = _prepare(features, labels, centroids)
+    x, y, p, where = _prepare(features, labels, centroids, where)
     check_positive(eps, "eps")
-    return _cosine_core(x, y, p, eps)
+    return _masked_rows(_cosine_core(x, y, p, eps), where)
 
 
 @jax.jit
@@ -264,11 +166,12 @@ def _cosine_core(x, y, p, eps):
     # The cores are jitted so that eager calls compile once instead of op by op;
     # under an outer jit they are inlined. Arguments are checked by the callers.
     y, valid = clip_labels(y, p.shape[0])
-    cos = jnp.sum(normalize_rows(x, lambda n: n + eps) * _unit_rows(p)[y], axis=-1)
+    cos = jnp.sum(normalize_rows(x, lambda n: n + eps) * take_rows(_unit_rows(p), y), axis=-1)
     return nan_rows((1.0 - cos) ** 2, valid)
 
 
-def nac_loss(features, labels, centroids, delta, *, variant: str = "paper") -> jax.Array:
+def nac_loss(features: ArrayLike, labels: ArrayLike, centroids: ArrayLike, delta: ArrayLike,
+             *, variant: str = "paper", where: ArrayLike | None = None) -> jax.Array:
     r"""Norm-adaptive Cosine (NaC) loss (POD paper, eqs. 16-17).
 
     .. math::
@@ -289,6 +192,8 @@ def nac_loss(features, labels, centroids, delta, *, variant: str = "paper") -> j
       centroids: (k, n) PEDCC rows (normalised inside).
       delta: scalar >= 0, the adaptive additional value; see :func:`nac_delta`.
       variant: ``"paper"`` or ``"reference"``.
+      where: optional (B,) bool mask; a False row gives 0 and no gradient, whatever
+        its label (optax's meaning: e.g. the padding rows of a last batch).
 
     Returns:
       (B,) per-sample loss; ``.mean()`` is eq. 17.
@@ -301,8 +206,8 @@ def nac_loss(features, labels, centroids, delta, *, variant: str = "paper") -> j
     0.0625 0.0026
     """
     _check_variant(variant)
-    x, y, p, _ = _prepare(features, labels, centroids)
-    return _nac_core(x, y, p, _check_delta(delta, x.dtype), variant)
+    x, y, p, where = _prepare(features, labels, centroids, where)
+    return _masked_rows(_nac_core(x, y, p, _check_delta(delta, x.dtype), variant), where)
 
 
 @functools.partial(jax.jit, static_argnums=(4,))
@@ -315,12 +220,13 @@ def _nac_core(x, y, p, delta, variant):
         def denom(n):
             # sqrt(n^2 + delta^2) without squaring n (no overflow for huge features).
             return jnp.maximum(jnp.hypot(n, delta), _TINY)
-    cos_na = jnp.sum(normalize_rows(x, denom) * _unit_rows(p)[y], axis=-1)
+    cos_na = jnp.sum(normalize_rows(x, denom) * take_rows(_unit_rows(p), y), axis=-1)
     return nan_rows((1.0 - cos_na) ** 2, valid)
 
 
-def sc_loss(features, labels, centroids, *, variant: str = "paper", where=None,
-            axis_name=None) -> jax.Array:
+def sc_loss(features: ArrayLike, labels: ArrayLike, centroids: ArrayLike, *,
+            variant: str = "paper", where: ArrayLike | None = None,
+            axis_name: AxisName = None) -> jax.Array:
     r"""Self-correlation Constraint (SC) loss (POD paper, eqs. 18-19).
 
     .. math::
@@ -368,14 +274,15 @@ def sc_loss(features, labels, centroids, *, variant: str = "paper", where=None,
 @functools.partial(jax.jit, static_argnums=(4, 5))
 def _sc_core(x, y, p, where, variant, axis_name):
     y, valid = clip_labels(y, p.shape[0])
-    d = _unit_rows(x) - _unit_rows(p)[y]
+    d = _unit_rows(x) - take_rows(_unit_rows(p), y)
     if where is None:
         count = jnp.asarray(x.shape[0], x.dtype)
     else:
         d = jnp.where(where[:, None], d, 0.0)
         count = jnp.sum(where).astype(x.dtype)
-    gram = _psum(d.T @ d, axis_name)
-    count = _psum(count, axis_name)
+    gram = psum(jax.lax.dot_general(d, d, (((0,), (0,)), ((), ())),
+                                    out_sharding=replicated(d)), axis_name)
+    count = psum(count, axis_name)
     r = gram / jnp.maximum(count - 1.0, 1.0)
     n = r.shape[0]
     off = r * (1.0 - jnp.eye(n, dtype=r.dtype))  # exact zero diagonal, no cancellation
@@ -385,8 +292,9 @@ def _sc_core(x, y, p, where, variant, axis_name):
     return nan_unless_all(loss, valid, where, axis_name)
 
 
-def pod_loss(features, labels, centroids, delta, *, lam: float = 1.0,
-             variant: str = "paper", where=None, axis_name=None) -> jax.Array:
+def pod_loss(features: ArrayLike, labels: ArrayLike, centroids: ArrayLike, delta: ArrayLike,
+             *, lam: float = 1.0, variant: str = "paper", where: ArrayLike | None = None,
+             axis_name: AxisName = None) -> jax.Array:
     r"""POD loss = NaC + lambda * SC (POD paper, eq. 20).
 
     .. math::
@@ -431,13 +339,14 @@ def _pod_core(x, y, p, delta, lam, where, variant, axis_name):
     per_row = _nac_core(x, y, p, delta, variant)
     if where is not None:  # masked rows may carry any label: keep their NaN out
         per_row = jnp.where(where, per_row, 0.0)
-    nac = _masked_mean(per_row, where, axis_name)
+    nac = masked_mean(per_row, where, axis_name)
     return nac + lam * _sc_core(x, y, p, where, variant, axis_name)
 
 
-def pedcc_loss(features, labels, centroids, *, scale: float = 15.0, margin: float = 0.5,
-               lam: float = 1.0, root: float = 1.0, variant: str = "paper", where=None,
-               axis_name=None) -> jax.Array:
+def pedcc_loss(features: ArrayLike, labels: ArrayLike, centroids: ArrayLike, *,
+               scale: float = 15.0, margin: float = 0.5, lam: float = 1.0, root: float = 1.0,
+               variant: str = "paper", where: ArrayLike | None = None,
+               axis_name: AxisName = None) -> jax.Array:
     r"""PEDCC-Loss baseline: AM-Softmax on fixed PEDCC weights + MSE (POD paper, eqs. 2-4, 6).
 
     .. math::
@@ -501,16 +410,16 @@ def _pedcc_core(x, y, p, scale, margin, lam, root, where, variant, axis_name):
     xt = _unit_rows(x)
     cos = xt @ p.T
     logits = scale * (cos - margin * jax.nn.one_hot(y, p.shape[0], dtype=cos.dtype))
-    am = _masked_mean(optax.softmax_cross_entropy_with_integer_labels(logits, y), where,
+    am = masked_mean(optax.softmax_cross_entropy_with_integer_labels(logits, y), where,
                       axis_name)
-    sq = jnp.sum((xt - p[y]) ** 2, axis=-1)
+    sq = jnp.sum((xt - take_rows(p, y)) ** 2, axis=-1)
     if variant == "paper":
-        mse = 0.5 * _masked_mean(sq, where, axis_name)
+        mse = 0.5 * masked_mean(sq, where, axis_name)
         # d/dm m^(1/r) is infinite at m = 0 for r > 1: take the gradient there as 0.
         safe = jnp.where(mse > 0, mse, 1.0)
         term = jnp.where(mse > 0, safe ** (1.0 / root), 0.0)
     else:
-        mse = _psum(jnp.sum(sq if where is None else jnp.where(where, sq, 0.0)), axis_name)
+        mse = psum(jnp.sum(sq if where is None else jnp.where(where, sq, 0.0)), axis_name)
         term = mse ** root
     return nan_unless_all(am + lam * term, valid, where, axis_name)
 
@@ -518,8 +427,8 @@ def _pedcc_core(x, y, p, scale, margin, lam, root, where, variant, axis_name):
 # --------------------------------------------------------------------------- delta schedule
 
 
-def nac_delta(epoch, mean_norm=NAC_INITIAL_MEAN_NORM, *, alpha: float = NAC_ALPHA,
-              variant: str = "paper") -> jax.Array:
+def nac_delta(epoch: ArrayLike, mean_norm: ArrayLike = NAC_INITIAL_MEAN_NORM, *,
+              alpha: float = NAC_ALPHA, variant: str = "paper") -> jax.Array:
     r"""The adaptive additional value delta(e, M) of NaC (POD paper, after eq. 16).
 
     .. math::
@@ -572,8 +481,9 @@ def nac_delta(epoch, mean_norm=NAC_INITIAL_MEAN_NORM, *, alpha: float = NAC_ALPH
     return jnp.where(e <= 1, NAC_REFERENCE_INITIAL_DELTA, alpha * (e - 1) * mean_norm)
 
 
-def nac_norm_stats(features, centroids=None, *, variant: str = "paper", where=None,
-                   axis_name=None) -> tuple[jax.Array, jax.Array]:
+def nac_norm_stats(features: ArrayLike, centroids: ArrayLike | None = None, *,
+                   variant: str = "paper", where: ArrayLike | None = None,
+                   axis_name: AxisName = None) -> tuple[jax.Array, jax.Array]:
     r"""Sum and count of the norms whose epoch mean is M in :func:`nac_delta`.
 
     .. math::
@@ -616,10 +526,10 @@ def nac_norm_stats(features, centroids=None, *, variant: str = "paper", where=No
                              f"got shape {tuple(p.shape)}.")
         x = x @ _unit_rows(p.astype(x.dtype)).T
     norms = safe_norm(x)
-    where = _check_where(where, x.shape[0])
+    where = check_where(where, x.shape[0])
     if where is None:
         total, count = jnp.sum(norms), jnp.asarray(x.shape[0], norms.dtype)
     else:
         total = jnp.sum(jnp.where(where, norms, 0.0))
         count = jnp.sum(where).astype(norms.dtype)
-    return _psum(total, axis_name), _psum(count, axis_name)
+    return psum(total, axis_name), psum(count, axis_name)

@@ -19,13 +19,25 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
-from mfdjax.losses._checks import as_float_array, check_ndim, check_positive, compute_dtype
+from mfdjax.losses._checks import (
+    as_float_array,
+    check_ndim,
+    check_positive,
+    check_where,
+    compute_dtype,
+)
+from mfdjax.losses._numerics import psum
+from mfdjax.losses._sharding import replicated
+from mfdjax.losses.mfd import AxisName
 
 __all__ = ["barlow_twins_loss", "vicreg_loss"]
 
 
-def _check_pair(z1, z2):
+def _check_pair(z1, z2, where=None):
+    """(z1, z2, w): the two views in their compute dtype, masked rows zeroed, and the
+    (B, 1) row weights (1 = kept; None without a mask)."""
     z1 = as_float_array(z1, "z1")
     z2 = as_float_array(z2, "z2")
     check_ndim(z1, "z1", 2, "(batch, dim)")
@@ -35,16 +47,33 @@ def _check_pair(z1, z2):
             f"`z2` must have the same shape as `z1` {tuple(z1.shape)} (two views of the "
             f"same batch), got {tuple(z2.shape)}.")
     dtype = compute_dtype(z1, z2)
-    return z1.astype(dtype), z2.astype(dtype)
+    z1, z2 = z1.astype(dtype), z2.astype(dtype)
+    where = check_where(where, z1.shape[0])
+    if where is None:
+        return z1, z2, None
+    w = where[:, None]
+    return jnp.where(w, z1, 0.0), jnp.where(w, z2, 0.0), w.astype(dtype)
 
 
 def _batch_sum(x, axis_name):
-    s = jnp.sum(x, axis=0)
-    return s if axis_name is None else jax.lax.psum(s, axis_name)
+    return psum(jnp.sum(x, axis=0), axis_name)
 
 
-def _global_count(n, axis_name):
-    return n if axis_name is None else jax.lax.psum(n, axis_name)
+def _count(z, w, axis_name):
+    """Rows of the global batch that count: a static int without a mask."""
+    if w is None:
+        return z.shape[0] if axis_name is None else jax.lax.psum(z.shape[0], axis_name)
+    return psum(jnp.sum(w), axis_name)
+
+
+def _keep(x, w):
+    return x if w is None else x * w
+
+
+def _gram(u, v, axis_name):
+    """``u^T v`` summed over the (global) batch, (D, D)."""
+    return psum(jax.lax.dot_general(u, v, (((0,), (0,)), ((), ())),
+                                    out_sharding=replicated(u)), axis_name)
 
 
 def _off_diagonal_sq_sum(m):
@@ -52,8 +81,9 @@ def _off_diagonal_sq_sum(m):
     return jnp.sum(jnp.where(jnp.eye(d, dtype=bool), 0.0, m * m))
 
 
-def barlow_twins_loss(z1, z2, *, lam: float = 5e-3, eps: float = 1e-5,
-                      axis_name=None) -> jax.Array:
+def barlow_twins_loss(z1: ArrayLike, z2: ArrayLike, *, lam: float = 5e-3, eps: float = 1e-5,
+                      where: ArrayLike | None = None,
+                      axis_name: AxisName = None) -> jax.Array:
     r"""Barlow Twins redundancy-reduction loss, scalar.
 
     .. math::
@@ -74,6 +104,8 @@ def barlow_twins_loss(z1, z2, *, lam: float = 5e-3, eps: float = 1e-5,
       lam: off-diagonal weight lambda > 0 (paper: 5e-3; the authors' code uses
         0.0051).
       eps: variance floor of the standardisation.
+      where: optional (B,) bool mask; masked rows leave every batch statistic (the
+        means, variances and the cross-correlation / covariance) and get no gradient.
       axis_name: optional mapped axis for a global-batch loss (see module doc).
 
     Returns:
@@ -90,17 +122,17 @@ def barlow_twins_loss(z1, z2, *, lam: float = 5e-3, eps: float = 1e-5,
       >>> round(float(barlow_twins_loss(z, z, lam=1.0, eps=0.0)), 4)  # C = ones
       2.0
     """
-    z1, z2 = _check_pair(z1, z2)
+    z1, z2, w = _check_pair(z1, z2, where)
     check_positive(lam, "lam", allow_zero=True)
     check_positive(eps, "eps", allow_zero=True)
-    n = _global_count(z1.shape[0], axis_name)
+    n = _count(z1, w, axis_name)
 
     def standardise(z):
         # zc / sqrt(var + eps), written on u = zc / s with s = max |zc| per column
         # (no gradient; the value does not depend on it) so that no square of a
         # huge (finite) embedding overflows: u / sqrt(mean u^2 + eps / s^2).
         mean = _batch_sum(z / n, axis_name)
-        zc = z - mean
+        zc = _keep(z - mean, w)
         s = jnp.max(jnp.abs(jax.lax.stop_gradient(zc)), axis=0)
         if axis_name is not None:  # (pmax has no derivative: s is stopped before it)
             s = jax.lax.pmax(s, axis_name)
@@ -110,18 +142,15 @@ def barlow_twins_loss(z1, z2, *, lam: float = 5e-3, eps: float = 1e-5,
         return u * jax.lax.rsqrt(var_u + eps / (s * s))
 
     a, b = standardise(z1), standardise(z2)
-    c = a.T @ b
-    if axis_name is not None:
-        c = jax.lax.psum(c, axis_name)
-    c = c / n
+    c = _gram(a, b, axis_name) / n
     on_diag = jnp.sum((1.0 - jnp.diagonal(c)) ** 2)
     return on_diag + lam * _off_diagonal_sq_sum(c)
 
 
-def vicreg_loss(z1, z2, *, sim_weight: float = 25.0, var_weight: float = 25.0,
-                cov_weight: float = 1.0, eps: float = 1e-4, gamma: float = 1.0,
-                variant: Literal["paper", "reference"] = "paper",
-                axis_name=None) -> jax.Array:
+def vicreg_loss(z1: ArrayLike, z2: ArrayLike, *, sim_weight: float = 25.0,
+                var_weight: float = 25.0, cov_weight: float = 1.0, eps: float = 1e-4,
+                gamma: float = 1.0, variant: Literal["paper", "reference"] = "paper",
+                where: ArrayLike | None = None, axis_name: AxisName = None) -> jax.Array:
     r"""VICReg (variance-invariance-covariance regularisation) loss, scalar.
 
     .. math::
@@ -150,6 +179,8 @@ def vicreg_loss(z1, z2, *, sim_weight: float = 25.0, var_weight: float = 25.0,
       eps: epsilon inside the standard deviation (paper: 1e-4).
       gamma: target standard deviation (paper: 1).
       variant: ``"paper"`` (default) or ``"reference"``.
+      where: optional (B,) bool mask; masked rows leave every batch statistic (the
+        means, variances and the cross-correlation / covariance) and get no gradient.
       axis_name: optional mapped axis for a global-batch loss (see module doc).
 
     Returns:
@@ -166,14 +197,14 @@ def vicreg_loss(z1, z2, *, sim_weight: float = 25.0, var_weight: float = 25.0,
       >>> round(float(vicreg_loss(z, z)), 4)  # c(Z) = c(Z') = 2 * 8**2 / 2
       128.0
     """
-    z1, z2 = _check_pair(z1, z2)
+    z1, z2, w = _check_pair(z1, z2, where)
     for name, value in (("sim_weight", sim_weight), ("var_weight", var_weight),
                         ("cov_weight", cov_weight), ("eps", eps), ("gamma", gamma)):
         check_positive(value, name, allow_zero=True)
     if variant not in ("paper", "reference"):
         raise ValueError(f"`variant` must be 'paper' or 'reference', got {variant!r}.")
-    n = _global_count(z1.shape[0], axis_name)
-    if axis_name is None and n < 2:
+    n = _count(z1, w, axis_name)
+    if isinstance(n, int) and n < 2:
         raise ValueError(f"`z1` needs a batch of at least 2 for the variance, got {n}.")
     d = z1.shape[1]
 
@@ -184,11 +215,8 @@ def vicreg_loss(z1, z2, *, sim_weight: float = 25.0, var_weight: float = 25.0,
 
     def var_cov(z):
         mean = _batch_sum(z, axis_name) / n
-        zc = z - mean
-        cov = zc.T @ zc
-        if axis_name is not None:
-            cov = jax.lax.psum(cov, axis_name)
-        cov = cov / (n - 1)
+        zc = _keep(z - mean, w)
+        cov = _gram(zc, zc, axis_name) / jnp.maximum(n - 1, 1)
         std = jnp.sqrt(jnp.diagonal(cov) + eps)
         v = jnp.mean(jax.nn.relu(gamma - std))
         c = _off_diagonal_sq_sum(cov) / d

@@ -20,6 +20,20 @@ Heads:
   so no optimizer can move it. ``logits = cos(x, p_i)`` (eqs. 21-24: predict by
   the largest cosine), ``out["pre_logits"]`` is FC1's output ``x`` and
   ``out["centroids"]`` the (K, n) PEDCC matrix.
+
+Initialisation of the trainable class weights (the linear head's ``fc`` kernel, the
+cosine head's ``weights``, the POD head's FC1 kernel), by name with ``kernel_init=``
+(config ``model.head_kwargs.kernel_init``), one of :data:`KERNEL_INITS`:
+
+* ``"lecun_normal"`` (default of every head): Flax's default for a Dense kernel,
+  truncated normal of variance ``1 / fan_in``. The MFD and POD configs keep it;
+* ``"xavier_uniform"``: Glorot uniform, ``U(-a, a)`` with ``a = sqrt(6 / (fan_in +
+  fan_out))``, variance ``2 / (fan_in + fan_out)``: TensorFlow's ``xavier_initializer``,
+  which the W-Softmax paper names ("the weights are initialized by xavier initializer",
+  section 5.1); the W-Softmax configs (:mod:`mfdjax.configs.w_softmax`) set it.
+
+``fan_in`` is the feature width D and ``fan_out`` the number of outputs (K classes, or
+FC1's n) for every head, whatever the layout of the stored matrix.
 """
 
 from __future__ import annotations
@@ -31,9 +45,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Classifier", "CosineHead", "LinearHead", "PODHead", "make_head", "HEADS"]
+__all__ = ["Classifier", "CosineHead", "LinearHead", "PODHead", "make_head", "HEADS",
+           "KERNEL_INITS", "kernel_initializer"]
 
 _EPS = 1e-12
+
+#: Names accepted by the heads' ``kernel_init`` (see the module notes).
+KERNEL_INITS = ("lecun_normal", "xavier_uniform")
+_INITS = {"lecun_normal": nn.initializers.lecun_normal,
+          "xavier_uniform": nn.initializers.xavier_uniform}
+
+
+def kernel_initializer(kernel_init: str | Callable, *, in_axis: int = -2,
+                       out_axis: int = -1) -> Callable:
+    """The Flax initializer named ``kernel_init`` for a matrix whose fan-in axis is
+    ``in_axis`` and fan-out axis ``out_axis``; a callable is returned unchanged."""
+    if callable(kernel_init):
+        return kernel_init
+    if kernel_init not in _INITS:
+        raise ValueError(f"`kernel_init` must be one of {KERNEL_INITS} (or an initializer "
+                         f"function), got {kernel_init!r}.")
+    return _INITS[kernel_init](in_axis=in_axis, out_axis=out_axis)
 
 
 def _l2_normalize(x: jax.Array, axis: int = -1) -> jax.Array:
@@ -43,31 +75,36 @@ def _l2_normalize(x: jax.Array, axis: int = -1) -> jax.Array:
 
 
 class LinearHead(nn.Module):
-    """Softmax head: ``logits = x W + b``."""
+    """Softmax head: ``logits = x W + b`` (``W`` (D, K) initialised by ``kernel_init``)."""
 
     num_classes: int
     use_bias: bool = True
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
-    kernel_init: Callable = nn.linear.default_kernel_init
+    kernel_init: str | Callable = "lecun_normal"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, dict]:
         logits = nn.Dense(self.num_classes, use_bias=self.use_bias, dtype=self.dtype,
-                          param_dtype=self.param_dtype, kernel_init=self.kernel_init,
+                          param_dtype=self.param_dtype,
+                          kernel_init=kernel_initializer(self.kernel_init),
                           name="fc")(x)
         return logits.astype(jnp.float32), {}
 
 
 class CosineHead(nn.Module):
-    """Normalised head: ``logits[j] = cos(x, w_j)``; returns the unit-row weights (K, D)."""
+    """Normalised head: ``logits[j] = cos(x, w_j)``; returns the unit-row weights (K, D).
+
+    ``weights`` (K, D) is initialised by ``kernel_init`` with fan-in D and fan-out K.
+    """
 
     num_classes: int
     param_dtype: Any = jnp.float32
+    kernel_init: str | Callable = "lecun_normal"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, dict]:
-        w = self.param("weights", nn.initializers.lecun_normal(in_axis=1, out_axis=0),
+        w = self.param("weights", kernel_initializer(self.kernel_init, in_axis=1, out_axis=0),
                        (self.num_classes, x.shape[-1]), self.param_dtype)
         w_unit = _l2_normalize(w)
         logits = _l2_normalize(x) @ w_unit.T
@@ -82,12 +119,14 @@ class PODHead(nn.Module):
     seed: int = 0
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
+    kernel_init: str | Callable = "lecun_normal"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, dict]:
-        from mfdjax.losses.pod import pedcc  # local import: models must not need losses at import
+        from mfdjax.pedcc import pedcc
 
         feat = nn.Dense(self.dim, dtype=self.dtype, param_dtype=self.param_dtype,
+                        kernel_init=kernel_initializer(self.kernel_init),
                         name="fc1")(x).astype(jnp.float32)
         centroids = jnp.asarray(np.asarray(pedcc(self.num_classes, self.dim, seed=self.seed)),
                                 jnp.float32)
@@ -99,9 +138,15 @@ HEADS = ("linear", "cosine", "pod")
 
 
 def make_head(head: str, num_classes: int, **kwargs) -> nn.Module:
-    """Builds a head by name: "linear" (use_bias=), "cosine", or "pod" (dim=, seed=)."""
+    """Builds a head by name: "linear" (use_bias=), "cosine", or "pod" (dim=, seed=).
+
+    Every head also takes ``kernel_init=`` (a name of :data:`KERNEL_INITS`, default
+    ``"lecun_normal"``) for its trainable class weights (see the module notes).
+    """
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
         raise ValueError(f"`num_classes` must be an int >= 2, got {num_classes!r}.")
+    if "kernel_init" in kwargs:
+        kernel_initializer(kwargs["kernel_init"])   # a bad name fails here, not at init
     if head == "linear":
         return LinearHead(num_classes=num_classes, **kwargs)
     if head == "cosine":

@@ -56,6 +56,10 @@ The trainer loads it into the backbone after initialisation (:func:`load_officia
 the classification head (``head``, ``pre_logits``) is NOT loaded: the new head starts
 from its own initialisation, as in the ViT paper's fine-tuning (section 3.2, "we remove
 the pre-trained prediction head"). mfdjax ships no weights: the user supplies the file.
+When the file's patch grid differs from the model's, the position embedding is resized
+bilinearly without antialiasing, as timm loads these files;
+``pos_embedding_antialias=True`` (config ``model.kwargs.pos_embedding_antialias``)
+antialiases a shrinking resize instead (JAX's ``jax.image.resize`` default).
 """
 
 from __future__ import annotations
@@ -258,13 +262,16 @@ class VisionTransformer(nn.Module):
     num_stages: int = 4
     dtype: Any = jnp.float32
     pretrained: str = ""
+    pos_embedding_antialias: bool = False
 
     def load_pretrained(self, params: Any) -> Any:
         """This backbone's ``params`` with the weights of the file ``pretrained`` (see
-        :func:`load_official_npz`); ``params`` unchanged when ``pretrained`` is empty."""
+        :func:`load_official_npz`; ``pos_embedding_antialias`` is its ``antialias``);
+        ``params`` unchanged when ``pretrained`` is empty."""
         if not self.pretrained:
             return params
-        return load_official_npz(params, self.pretrained, num_heads=self.num_heads)
+        return load_official_npz(params, self.pretrained, num_heads=self.num_heads,
+                                 antialias=self.pos_embedding_antialias)
 
     def _validate(self) -> None:
         if self.image_size % self.patch_size:
@@ -278,6 +285,9 @@ class VisionTransformer(nn.Module):
                              f"{self.depth}] (it splits the blocks into groups).")
         for name in ("dropout", "attention_dropout", "drop_path_rate"):
             _check_rate(getattr(self, name), name)
+        if not isinstance(self.pos_embedding_antialias, (bool, np.bool_)):
+            raise ValueError(f"`pos_embedding_antialias` must be True or False, got "
+                             f"{self.pos_embedding_antialias!r}.")
         if self.pretrained:
             if not isinstance(self.pretrained, str) or not os.path.isfile(self.pretrained):
                 raise ValueError(f"`pretrained` (model.kwargs.pretrained) must name an existing "
@@ -324,29 +334,42 @@ class VisionTransformer(nn.Module):
 
 
 _VIT_OPTIONS = ("patch_size", "hidden_dim", "depth", "num_heads", "mlp_dim", "dropout",
-                "attention_dropout", "drop_path_rate", "num_stages", "pretrained")
+                "attention_dropout", "drop_path_rate", "num_stages", "pretrained",
+                "pos_embedding_antialias")
 
 
-def _resample_pos_embedding(pos: np.ndarray, tokens: int) -> np.ndarray:
+def _resample_pos_embedding(pos: np.ndarray, tokens: int, *,
+                            antialias: bool = False) -> np.ndarray:
     """(1, 1 + g0*g0, D) -> (1, tokens, D): class token kept, the g0 x g0 grid resized
     bilinearly to g x g (the ViT paper's "2D interpolation of the pre-trained position
-    embeddings", section 3.2)."""
+    embeddings", section 3.2).
+
+    Bilinear with half-pixel centres (:func:`jax.image.resize`, PyTorch's
+    ``align_corners=False``). ``antialias=False`` (default) samples the grid at the new
+    points, as timm's loader of the official ``.npz`` files does (bilinear, no
+    antialiasing); ``antialias=True`` widens the bilinear kernel by the shrink factor when
+    ``g < g0`` (JAX's own default), which averages more of the old grid. When the grid
+    grows (``g >= g0``) both give the same values.
+    """
     n0, n = pos.shape[1] - 1, tokens - 1
     g0, g = int(round(math.sqrt(n0))), int(round(math.sqrt(n)))
     if g0 * g0 != n0 or g * g != n:
         raise ValueError(f"cannot resample a position embedding of {n0} patches to {n}: both "
                          "must be square grids.")
     grid = jnp.asarray(pos[0, 1:].reshape(g0, g0, -1), jnp.float32)
-    grid = jax.image.resize(grid, (g, g, grid.shape[-1]), method="bilinear")
+    grid = jax.image.resize(grid, (g, g, grid.shape[-1]), method="bilinear",
+                            antialias=bool(antialias))
     return np.concatenate([pos[:, :1], np.asarray(grid).reshape(1, n, -1)], axis=1)
 
 
-def load_official_npz(params: Any, path: str, *, num_heads: int) -> Any:
+def load_official_npz(params: Any, path: str, *, num_heads: int,
+                      antialias: bool = False) -> Any:
     """Backbone params of :class:`VisionTransformer` filled from an official ViT ``.npz``.
 
     Mapping (official -> mfdjax): ``embedding/{kernel,bias}`` -> ``conv_proj``; ``cls`` ->
     ``class_token``; ``Transformer/posembed_input/pos_embedding`` -> ``pos_embedding``
-    (bilinearly resized when the patch grid differs); per block ``i``
+    (bilinearly resized, half-pixel centres, when the patch grid differs; a shrinking
+    resize is antialiased only with ``antialias=True``); per block ``i``
     ``Transformer/encoderblock_<i>/``: ``LayerNorm_0`` -> ``ln_1``, ``LayerNorm_2`` ->
     ``ln_2``, ``MultiHeadDotProductAttention_1/{query,key,value}/kernel`` (D, H, d) ->
     the columns ``[q | k | v]`` of ``attn/qkv/kernel`` (D, 3D) (biases (H, d) likewise),
@@ -359,6 +382,8 @@ def load_official_npz(params: Any, path: str, *, num_heads: int) -> Any:
       params: the backbone's initialised params (the shapes to fill).
       path: the ``.npz`` file.
       num_heads: the model's head count (must match the file's).
+      antialias: antialias the position-embedding resize when the grid shrinks (default
+        False, as timm's loader of these files).
 
     Returns:
       A new params dict (float32 leaves from the file).
@@ -407,7 +432,7 @@ def load_official_npz(params: Any, path: str, *, num_heads: int) -> Any:
     put(out, ("class_token",), get("cls"), "cls")
     pos = get("Transformer/posembed_input/pos_embedding")
     if pos.shape[1] != out["pos_embedding"].shape[1]:
-        pos = _resample_pos_embedding(pos, out["pos_embedding"].shape[1])
+        pos = _resample_pos_embedding(pos, out["pos_embedding"].shape[1], antialias=antialias)
     put(out, ("pos_embedding",), pos, "Transformer/posembed_input/pos_embedding")
     for i, name in enumerate(blocks):
         b = f"Transformer/encoderblock_{i}/"
@@ -464,7 +489,8 @@ def vit_b16(*, num_classes: int, stem: Any = None, head: str = "linear",
     """ViT-B/16 (torchvision ``vit_b_16``): patch 16, width 768, 12 blocks, 12 heads, MLP 3072.
 
     ``options`` override :class:`VisionTransformer` fields (patch_size, hidden_dim, depth,
-    num_heads, mlp_dim, dropout, attention_dropout, drop_path_rate, num_stages).
+    num_heads, mlp_dim, dropout, attention_dropout, drop_path_rate, num_stages,
+    pretrained, pos_embedding_antialias).
     ``stem`` must be None. Returns ``Classifier(VisionTransformer, head)``.
     """
     return build_classifier(VisionTransformer, {}, _VIT_OPTIONS, num_classes=num_classes,

@@ -201,7 +201,7 @@ def gda_evaluate(run: dict, *, train_limit: int | None = None, test_limit: int |
                  batch_size: int | None = None) -> dict[str, float]:
     """Table IX: GDA fitted on a run's training features vs its own (cosine) head.
 
-    Fits :class:`mfdjax.losses.classifiers.GDAClassifier` on the latent features
+    Fits :class:`mfdjax.eval.classifiers.GDAClassifier` on the latent features
     of the training images (no augmentation) and scores both classifiers on the
     same test features.
 
@@ -209,7 +209,7 @@ def gda_evaluate(run: dict, *, train_limit: int | None = None, test_limit: int |
       ``{"test/accuracy_gda", "test/accuracy_head", "train/accuracy_gda",
       "gda/num_train", "gda/num_test", "gda/feature_dim"}`` (accuracies in [0, 1]).
     """
-    from mfdjax.losses.classifiers import GDAClassifier
+    from mfdjax.eval.classifiers import GDAClassifier
 
     tr = extract_features(run, "train", limit=train_limit, batch_size=batch_size)
     te = extract_features(run, "test", limit=test_limit, batch_size=batch_size)

@@ -8,10 +8,10 @@ shardings is what ``pjit`` became: XLA inserts the all-reduces, so a batch
 statistic (the MFD correlation, BatchNorm moments) is over the GLOBAL batch
 without any ``axis_name`` plumbing.
 
-The mesh is built as ``Mesh(devices, ("data",))`` whose axis type is Auto: the
-``jax.make_mesh`` default (Explicit axes) raises ShardingTypeError on the
-contraction over the sharded batch axis that the correlation performs
-(seen with jax 0.10).
+The mesh is built as ``Mesh(devices, ("data",))``, whose axis type is Auto: XLA's
+partitioner places every intermediate of the model. The losses also run on a
+mesh with Explicit axes (``jax.make_mesh``'s default; tested for every loss), but
+the models' layers are only tested under Auto axes.
 
 Multi-host: :func:`initialize_distributed` calls
 :func:`jax.distributed.initialize` (before any other JAX call) when a

@@ -115,43 +115,43 @@ def classification_loss(config: Any, *, logits: jax.Array, out: dict, labels: ja
       loss_state: the train state's loss state (``delta``, ``centers``).
       step: current step (int32 scalar, for the W-Softmax switch).
     """
-    from mfdjax.losses import margin, pod
+    from mfdjax import losses as L
 
     name = config.loss.name
     kw = _kw(config)
     logits = logits.astype(jnp.float32)
     x = out["pre_logits"]
     if name in ("softmax", "cot"):
-        return jnp.mean(margin.softmax_cross_entropy(logits, labels))
+        return jnp.mean(L.softmax_cross_entropy(logits, labels))
     if name == "center":
-        ce = jnp.mean(margin.softmax_cross_entropy(logits, labels))
-        cl = jnp.mean(margin.center_loss(x.astype(jnp.float32), labels,
-                                         jax.lax.stop_gradient(loss_state["centers"])))
+        ce = jnp.mean(L.softmax_cross_entropy(logits, labels))
+        cl = jnp.mean(L.center_loss(x.astype(jnp.float32), labels,
+                                    jax.lax.stop_gradient(loss_state["centers"])))
         return ce + float(config.loss.center_weight) * cl
     if name in ("am_softmax", "arcface", "combined_margin"):
-        fn: Callable = getattr(margin, f"{name}_loss")
-        return jnp.mean(fn(x, out["weights"], labels, **kw))
+        fn: Callable = getattr(L, f"{name}_loss")
+        return jnp.mean(fn(x, labels, out["weights"], **kw))
     if name == "w_softmax":
         alpha = float(kw.pop("alpha", 1.0))
         alpha_t = jnp.where(step < int(config.loss.switch_steps), 0.0, alpha)
-        return jnp.mean(margin.w_softmax_loss(x, out["weights"], labels, alpha=alpha_t, **kw))
+        return jnp.mean(L.w_softmax_loss(x, labels, out["weights"], alpha=alpha_t, **kw))
     if name == "l_softmax":
         anneal = tuple(config.loss.get("lam_anneal", ()) or ())
         if anneal:  # the L-Softmax authors' lambda descent, step = their iteration - 1
             base, gamma, power, lam_min = (float(v) for v in anneal)
             it = step.astype(jnp.float32) + 1.0
             kw["lam"] = jnp.maximum(base * (1.0 + gamma * it) ** (-power), lam_min)
-        return jnp.mean(margin.l_softmax_loss(x, _fc_weights(params), labels, **kw))
+        return jnp.mean(L.l_softmax_loss(x, labels, _fc_weights(params), **kw))
     if name == "cosine":
-        return jnp.mean(pod.cosine_loss(x, labels, out["centroids"]))
+        return jnp.mean(L.cosine_loss(x, labels, out["centroids"]))
     if name == "nac":
-        return jnp.mean(pod.nac_loss(x, labels, out["centroids"], loss_state["delta"],
+        return jnp.mean(L.nac_loss(x, labels, out["centroids"], loss_state["delta"],
                                      variant=config.loss.delta_variant, **kw))
     if name == "pod":
-        return pod.pod_loss(x, labels, out["centroids"], loss_state["delta"],
+        return L.pod_loss(x, labels, out["centroids"], loss_state["delta"],
                             variant=config.loss.delta_variant, **kw)
     if name == "pedcc":
-        return pod.pedcc_loss(x, labels, out["centroids"], **kw)
+        return L.pedcc_loss(x, labels, out["centroids"], **kw)
     raise ValueError(f"`loss.name` must be one of {LOSSES}, got {name!r}.")
 
 

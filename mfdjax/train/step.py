@@ -114,7 +114,7 @@ def make_train_step(config: Any, *, steps_per_epoch: int, mean: Any, std: Any,
         return total, aux
 
     def cot_loss_fn(params, state, images, labels, rng):
-        from mfdjax.losses.margin import complement_entropy
+        from mfdjax.losses.cot import complement_entropy
 
         logits, _, updates = forward(params, state, images, rng, None)
         # complement_entropy is the (normalised) entropy of the non-target
@@ -154,11 +154,11 @@ def make_train_step(config: Any, *, steps_per_epoch: int, mean: Any, std: Any,
             finite = finite & jnp.isfinite(closs) & _all_finite(cgrads)
 
         if name == "center":
-            from mfdjax.losses.margin import center_update
+            from mfdjax.losses.center import center_update
 
             loss_state["centers"] = center_update(
-                loss_state["centers"], jax.lax.stop_gradient(aux["pre_logits"]).astype(jnp.float32),
-                labels, alpha=float(config.loss.center_alpha))
+                jax.lax.stop_gradient(aux["pre_logits"]).astype(jnp.float32), labels,
+                loss_state["centers"], alpha=float(config.loss.center_alpha))
 
         if name in ("nac", "pod"):
             from mfdjax.losses.pod import nac_delta, nac_norm_stats

@@ -25,6 +25,10 @@ def test_the_shortest_doubling_under_the_tolerance_is_chosen():
     assert [round(s["change"], 2) for s in r["doublings"]] == [1.0, 0.15, 0.05]
     assert r["boundaries_epochs"] == [2.4, 4.8, 7.2]
     assert conv.rule(res)["low"]["chosen_epochs"] is None   # not run: no decision
+    assert conv.rule(res)["low"]["status"] == "pending"
+    flat = _res({"full_e4": 90.0, "full_e8": 91.0, "full_e16": 92.0, "full_e32": 93.0})
+    assert conv.rule(flat)["full"]["status"] == "not reached"
+    assert "extend it" in conv.rule_section(flat) and "still to finish" in conv.rule_section(flat)
 
 
 def test_a_drop_counts_as_a_change_and_missing_seeds_decide_nothing():

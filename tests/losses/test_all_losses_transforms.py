@@ -99,11 +99,11 @@ def _labels(rng, k):
 D, K = 6, 4
 
 
-def _fwl(rng):
-    """(features (B, D), weights (K, D), labels (B,)) for the margin losses."""
+def _fyw(rng):
+    """(features (B, D), labels (B,), weights (K, D)) for the margin losses."""
     return ((_f32(rng.standard_normal((B, D))), BATCH),
-            (_f32(rng.standard_normal((K, D))), REP),
-            (_labels(rng, K), BATCH))
+            (_labels(rng, K), BATCH),
+            (_f32(rng.standard_normal((K, D))), REP))
 
 
 def _xyp(rng):
@@ -155,33 +155,34 @@ CASES = [
     _case("mean_abs_correlation", lambda a, **kw: L.mean_abs_correlation(a, **kw),
           lambda r: ((_map(r, (3,), 5), BATCH),), "scalar"),
     # --- POD family ---------------------------------------------------------
-    _case("cosine_loss", lambda x, y, p: L.cosine_loss(x, y, p), _xyp, "per_sample"),
-    _case("nac_loss", lambda x, y, p, d: L.nac_loss(x, y, p, d),
+    _case("cosine_loss", lambda x, y, p, **kw: L.cosine_loss(x, y, p, **kw), _xyp,
+          "per_sample"),
+    _case("nac_loss", lambda x, y, p, d, **kw: L.nac_loss(x, y, p, d, **kw),
           lambda r: (*_xyp(r), _delta(r)), "per_sample"),
     _case("sc_loss", lambda x, y, p, **kw: L.sc_loss(x, y, p, **kw), _xyp, "scalar"),
     _case("pod_loss", lambda x, y, p, d, **kw: L.pod_loss(x, y, p, d, **kw),
           lambda r: (*_xyp(r), _delta(r)), "scalar"),
     _case("pedcc_loss", lambda x, y, p, **kw: L.pedcc_loss(x, y, p, **kw), _xyp, "scalar"),
     # --- softmax / margin family (per-sample) -------------------------------
-    _case("softmax_cross_entropy", lambda z, y: L.softmax_cross_entropy(z, y), _logits,
+    _case("softmax_cross_entropy", lambda z, y, **kw: L.softmax_cross_entropy(z, y, **kw),
+          _logits, "per_sample"),
+    _case("am_softmax_loss", lambda x, y, w, **kw: L.am_softmax_loss(x, y, w, **kw), _fyw,
           "per_sample"),
-    _case("am_softmax_loss", lambda x, w, y: L.am_softmax_loss(x, w, y), _fwl, "per_sample"),
-    _case("arcface_loss", lambda x, w, y: L.arcface_loss(x, w, y), _fwl, "per_sample"),
-    _case("combined_margin_loss", lambda x, w, y: L.combined_margin_loss(x, w, y), _fwl,
+    _case("arcface_loss", lambda x, y, w, **kw: L.arcface_loss(x, y, w, **kw), _fyw,
           "per_sample"),
-    _case("l_softmax_loss", lambda x, w, y: L.l_softmax_loss(x, w, y, margin=3), _fwl,
+    _case("combined_margin_loss",
+          lambda x, y, w, **kw: L.combined_margin_loss(x, y, w, **kw), _fyw, "per_sample"),
+    _case("l_softmax_loss", lambda x, y, w, **kw: L.l_softmax_loss(x, y, w, margin=3, **kw),
+          _fyw, "per_sample"),
+    _case("w_softmax_loss", lambda x, y, w, **kw: L.w_softmax_loss(x, y, w, alpha=1.0, **kw),
+          _fyw, "per_sample"),
+    _case("center_loss", lambda x, y, c, **kw: L.center_loss(x, y, c, **kw), _fyw,
           "per_sample"),
-    _case("w_softmax_loss", lambda x, w, y: L.w_softmax_loss(x, w, y, alpha=1.0), _fwl,
-          "per_sample"),
-    _case("center_loss", lambda x, y, c: L.center_loss(x, y, c),
-          lambda r: ((_f32(r.standard_normal((B, D))), BATCH), (_labels(r, K), BATCH),
-                     (_f32(r.standard_normal((K, D))), REP)), "per_sample"),
     _case("center_loss[learned_centers]",
-          lambda x, y, c: L.center_loss(x, y, c, stop_center_gradient=False),
-          lambda r: ((_f32(r.standard_normal((B, D))), BATCH), (_labels(r, K), BATCH),
-                     (_f32(r.standard_normal((K, D))), REP)), "per_sample"),
-    _case("complement_entropy", lambda z, y: L.complement_entropy(z, y), _logits,
-          "per_sample"),
+          lambda x, y, c, **kw: L.center_loss(x, y, c, stop_center_gradient=False, **kw),
+          _fyw, "per_sample"),
+    _case("complement_entropy", lambda z, y, **kw: L.complement_entropy(z, y, **kw),
+          _logits, "per_sample"),
     # --- self-supervised (batch-level) --------------------------------------
     _case("barlow_twins_loss", lambda a, b, **kw: L.barlow_twins_loss(a, b, **kw), _twin,
           "scalar"),
@@ -385,10 +386,135 @@ def test_shard_map(case, mesh):
 
 
 # --------------------------------------------------------------------------- #
+# `where=`: a masked row counts as if it were sliced out
+# --------------------------------------------------------------------------- #
+
+MASKED = np.array([1, 4, 7, 10, 13])   # 5 of the 16 rows; 11 stay
+
+
+def _padded_problem(case: Case):
+    """(padded args, sliced args, keep, roles): the masked rows carry label -1 and NaN
+    features (padding a loader might leave), the sliced problem drops them."""
+    args, roles = _problem(case, seed=11)
+    keep = np.ones(B, bool)
+    keep[MASKED] = False
+    padded = []
+    for a, r in zip(args, roles):
+        a = np.array(a)
+        if r == BATCH:
+            a[~keep] = -1 if np.issubdtype(a.dtype, np.integer) else np.nan
+        padded.append(jnp.asarray(a))
+    sliced = tuple(a[keep] if r == BATCH else a for a, r in zip(args, roles))
+    return tuple(padded), sliced, keep, roles
+
+
+def _summed(case: Case, **kw):
+    """``(*args) -> ((sum-type reduction, output), grads w.r.t. the float args)``."""
+
+    def f(*a):
+        out = case.call(*a, **kw)
+        return (jnp.sum(out) if case.kind == "per_sample" else _reduce(case.kind, out)), out
+
+    return f
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_where_equals_slicing(case):
+    padded, sliced, keep, roles = _padded_problem(case)
+    where = jnp.asarray(keep)
+    # Eager, concrete: the -1 labels of masked rows are not checked.
+    eager = np.asarray(case.call(*padded, where=where))
+    argnums = _float_argnums(padded)
+    (_, out_m), g_m = jax.jit(jax.value_and_grad(_summed(case, where=where), argnums=argnums,
+                                                 has_aux=True))(*padded)
+    (_, out_s), g_s = jax.jit(jax.value_and_grad(_summed(case), argnums=argnums,
+                                                 has_aux=True))(*sliced)
+    out_m, out_s = np.asarray(out_m), np.asarray(out_s)
+    if case.kind == "per_sample":
+        np.testing.assert_array_equal(out_m[~keep], 0.0)
+        np.testing.assert_array_equal(eager[~keep], 0.0)
+        _assert_close(out_m[keep], out_s, MAP_RTOL, f"{case.name}: where vs slicing")
+    else:
+        _assert_close(out_m, out_s, MAP_RTOL, f"{case.name}: where vs slicing")
+    _assert_close(eager, out_m, MAP_RTOL, f"{case.name}: eager vs jit with where")
+    for i, gm, gs in zip(argnums, g_m, g_s):
+        gm = np.asarray(gm)
+        assert np.all(np.isfinite(gm)), (case.name, i)
+        if roles[i] == BATCH:
+            np.testing.assert_array_equal(gm[~keep], 0.0)
+            _assert_close(gm[keep], gs, MAP_RTOL, f"{case.name}: grad {i} where vs slicing")
+        else:
+            _assert_close(gm, gs, MAP_RTOL, f"{case.name}: grad {i} where vs slicing")
+
+
+def test_every_loss_takes_where():
+    for p in CASES:
+        assert "where" in inspect.signature(p.values[0].loss).parameters, p.values[0].name
+    assert "where" in inspect.signature(L.center_update).parameters
+
+
+# --------------------------------------------------------------------------- #
+# Meshes built by jax.make_mesh: Explicit axes (JAX's default) and Auto axes
+# --------------------------------------------------------------------------- #
+
+MESH_KINDS = [("explicit", True), ("explicit", False), ("auto", True)]
+
+
+@pytest.fixture(scope="module")
+def made_meshes():
+    if jax.device_count() < N_DEV:
+        pytest.skip("needs 8 (simulated) devices, see tests/conftest.py")
+    from jax.sharding import AxisType
+
+    return {"explicit": jax.make_mesh((N_DEV,), ("data",)),
+            "auto": jax.make_mesh((N_DEV,), ("data",), axis_types=(AxisType.Auto,))}
+
+
+def _on_mesh(mesh, inside: bool, fn, *args):
+    if inside:
+        with jax.set_mesh(mesh):
+            return fn(*args)
+    return fn(*args)
+
+
+@pytest.mark.parametrize("kind,inside", MESH_KINDS,
+                         ids=[f"{k}-{'set_mesh' if i else 'no_context'}" for k, i in MESH_KINDS])
+@pytest.mark.parametrize("case", CASES)
+def test_make_mesh_sharded_batch_matches_single_device(case, kind, inside, made_meshes):
+    args, value, grads = _reference(case)
+    _, roles = _problem(case)
+    mesh = made_meshes[kind]
+    assert (mesh.axis_types[0].name == "Explicit") == (kind == "explicit")
+    sharded = tuple(jax.device_put(a, NamedSharding(mesh, _spec(r)))
+                    for a, r in zip(args, roles))
+    fn = jax.jit(_value_and_grad(case, args))
+    s_value, s_grads = _on_mesh(mesh, inside, fn, *sharded)
+    _assert_close(s_value, value, MAP_RTOL, f"{case.name}: {kind} mesh value")
+    _assert_close(s_grads, grads, MAP_RTOL, f"{case.name}: {kind} mesh grads")
+
+
+@pytest.mark.parametrize("kind,inside", MESH_KINDS,
+                         ids=[f"{k}-{'set_mesh' if i else 'no_context'}" for k, i in MESH_KINDS])
+def test_center_update_on_a_made_mesh(kind, inside, made_meshes):
+    rng = np.random.default_rng(5)
+    x, y = _f32(rng.standard_normal((B, D))), _labels(rng, K)
+    c = _f32(rng.standard_normal((K, D)))
+    keep = jnp.asarray(np.arange(B) % 3 != 0)
+    want = L.center_update(jnp.asarray(x), jnp.asarray(y), jnp.asarray(c), where=keep)
+    mesh = made_meshes[kind]
+    put = functools.partial(jax.device_put, device=NamedSharding(mesh, P("data")))
+    fn = jax.jit(lambda a, b, cc, w: L.center_update(a, b, cc, where=w))
+    got = _on_mesh(mesh, inside, fn, put(x), put(y),
+                   jax.device_put(c, NamedSharding(mesh, P())), put(keep))
+    _assert_close(got, want, MAP_RTOL, f"center_update on a {kind} mesh")
+
+
+# --------------------------------------------------------------------------- #
 # The public namespace
 # --------------------------------------------------------------------------- #
 
-_FAMILIES = ("mfd", "pod", "margin", "self_supervised", "classifiers")
+_FAMILIES = ("mfd", "pod", "softmax", "cosine_margin", "l_softmax", "w_softmax", "center",
+             "cot", "self_supervised")
 _DOC_RE = re.compile(r"\.\. math::|\bSources?\b|\bReferences?\b")
 
 

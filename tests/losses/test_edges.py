@@ -53,9 +53,9 @@ NORMALISING = {
     "sc_loss": (lambda x, y, w: L.sc_loss(x, y, w), "scalar", 1e3),
     "pod_loss": (lambda x, y, w: L.pod_loss(x, y, w, 0.0), "scalar", 1e3),
     "pedcc_loss": (lambda x, y, w: L.pedcc_loss(x, y, w), "scalar", 4.0 * 15 + 8.0),
-    "am_softmax_loss": (lambda x, y, w: L.am_softmax_loss(x, w, y), "per_sample", 2.0 * 30),
-    "arcface_loss": (lambda x, y, w: L.arcface_loss(x, w, y), "per_sample", 2.0 * 64 * 2),
-    "combined_margin_loss": (lambda x, y, w: L.combined_margin_loss(x, w, y), "per_sample",
+    "am_softmax_loss": (lambda x, y, w: L.am_softmax_loss(x, y, w), "per_sample", 2.0 * 30),
+    "arcface_loss": (lambda x, y, w: L.arcface_loss(x, y, w), "per_sample", 2.0 * 64 * 2),
+    "combined_margin_loss": (lambda x, y, w: L.combined_margin_loss(x, y, w), "per_sample",
                              2.0 * 64 * 2),
 }
 
@@ -106,8 +106,8 @@ def test_w_softmax_and_l_softmax_zero_rows_bounded():
     x = jnp.asarray(X, jnp.float32)
     w = jnp.asarray(W, jnp.float32).at[1].set(0.0)
     y = jnp.asarray(Y)
-    for fn, bound in ((lambda a, b: L.w_softmax_loss(a, b, y, alpha=1.0), 2.0),
-                      (lambda a, b: L.l_softmax_loss(a, b, y, margin=3), None)):
+    for fn, bound in ((lambda a, b: L.w_softmax_loss(a, y, b, alpha=1.0), 2.0),
+                      (lambda a, b: L.l_softmax_loss(a, y, b, margin=3), None)):
         gx, gw = jax.grad(lambda a, b: jnp.sum(fn(a, b)), argnums=(0, 1))(x, w)
         assert np.all(np.isfinite(gx)) and np.all(np.isfinite(gw))
         if bound is not None:  # logits w~.x with unit w~: |dl/dx| <= 2 per row
@@ -129,15 +129,15 @@ X32 = (P[Y] * 2.0 + 0.3 * _RNG.standard_normal((B, D))).astype(np.float32)
 LABELLED = {
     "softmax_cross_entropy": (lambda z, y: L.softmax_cross_entropy(z, y), "per_sample", _Z),
     "complement_entropy": (lambda z, y: L.complement_entropy(z, y), "per_sample", _Z),
-    "am_softmax_loss": (lambda x, y: L.am_softmax_loss(x, W.astype(np.float32), y),
+    "am_softmax_loss": (lambda x, y: L.am_softmax_loss(x, y, W.astype(np.float32)),
                         "per_sample", X32),
-    "arcface_loss": (lambda x, y: L.arcface_loss(x, W.astype(np.float32), y), "per_sample",
+    "arcface_loss": (lambda x, y: L.arcface_loss(x, y, W.astype(np.float32)), "per_sample",
                      X32),
-    "combined_margin_loss": (lambda x, y: L.combined_margin_loss(x, W.astype(np.float32), y),
+    "combined_margin_loss": (lambda x, y: L.combined_margin_loss(x, y, W.astype(np.float32)),
                              "per_sample", X32),
-    "l_softmax_loss": (lambda x, y: L.l_softmax_loss(x, W.astype(np.float32), y),
+    "l_softmax_loss": (lambda x, y: L.l_softmax_loss(x, y, W.astype(np.float32)),
                        "per_sample", X32),
-    "w_softmax_loss": (lambda x, y: L.w_softmax_loss(x, W.astype(np.float32), y, alpha=1.0),
+    "w_softmax_loss": (lambda x, y: L.w_softmax_loss(x, y, W.astype(np.float32), alpha=1.0),
                        "per_sample", X32),
     "center_loss": (lambda x, y: L.center_loss(x, y, _C), "per_sample", X32),
     "cosine_loss": (lambda x, y: L.cosine_loss(x, y, P), "per_sample", X32),
@@ -161,9 +161,9 @@ def test_concrete_out_of_range_labels_raise(name, bad):
 def test_concrete_label_checks_of_the_helpers():
     y = jnp.asarray(np.array([0, K], np.int32))
     with pytest.raises(ValueError, match="`labels`"):
-        L.w_softmax_weights(jnp.asarray(W), y, alpha=1.0)
+        L.w_softmax_weights(y, jnp.asarray(W), alpha=1.0)
     with pytest.raises(ValueError, match="`labels`"):
-        L.center_update(jnp.asarray(_C), jnp.asarray(X32[:2]), y)
+        L.center_update(jnp.asarray(X32[:2]), y, jnp.asarray(_C))
     # Padding rows masked out by a concrete `where` may carry any label.
     where = jnp.asarray([True, False, True, True, True, True])
     yb = jnp.asarray(Y).at[1].set(-1)
@@ -204,12 +204,12 @@ def test_traced_out_of_range_labels_follow_the_rule(name):
 
 def test_traced_labels_in_the_helpers():
     y_bad = jnp.asarray(Y).at[2].set(K)
-    wt = jax.jit(lambda w, y: L.w_softmax_weights(w, y, alpha=1.0))(jnp.asarray(W), y_bad)
+    wt = jax.jit(lambda w, y: L.w_softmax_weights(y, w, alpha=1.0))(jnp.asarray(W), y_bad)
     assert np.all(np.isnan(np.asarray(wt)[2])) and np.all(np.isfinite(np.asarray(wt)[[0, 1]]))
     # center_update ignores such rows, as it ignores rows masked out by `where`.
     where = jnp.asarray(np.arange(B) != 2)
-    got = jax.jit(L.center_update)(jnp.asarray(_C), jnp.asarray(X32), y_bad)
-    want = L.center_update(jnp.asarray(_C), jnp.asarray(X32), jnp.asarray(Y), where=where)
+    got = jax.jit(L.center_update)(jnp.asarray(X32), y_bad, jnp.asarray(_C))
+    want = L.center_update(jnp.asarray(X32), jnp.asarray(Y), jnp.asarray(_C), where=where)
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 

@@ -1,4 +1,5 @@
-"""Tests for the margin family, Center loss and COT (mfdjax/losses/margin.py).
+"""Tests for the softmax-family losses, Center loss and COT (mfdjax/losses/: softmax.py,
+cosine_margin.py, l_softmax.py, center.py, cot.py).
 
 References are float64 NumPy written from each paper's equation (with arccos,
 unlike the implementation, which avoids it).
@@ -13,7 +14,7 @@ import pytest
 from jax.sharding import Mesh, PartitionSpec as P
 from jax.test_util import check_grads
 
-from mfdjax.losses import margin as M
+import mfdjax.losses as M
 
 B, K, D = 6, 5, 4
 
@@ -137,7 +138,7 @@ def test_margin_matches_numpy_reference(name, x64):
     fn, ref, kw = MARGIN_CASES[name]
     for seed in range(3):
         x, w, y = data(seed)
-        out = fn(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), **kw)
+        out = fn(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), **kw)
         assert out.shape == (B,) and out.dtype == jnp.float64
         np.testing.assert_allclose(out, ref(x, w, y, **_ref_kwargs(kw)), rtol=1e-10, atol=1e-10)
 
@@ -150,13 +151,13 @@ def test_arcface_overflow_region_is_covered(x64):
     th = np.arccos(np_cos(x, w)[:, 0])
     assert (th > np.pi - 0.5).any() and (th < np.pi - 0.5).any()
     for overflow in ("insightface", "easy_margin", "none"):
-        out = M.arcface_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), scale=3.0,
+        out = M.arcface_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), scale=3.0,
                              overflow=overflow)
         np.testing.assert_allclose(out, np_arcface(x, w, y, s=3.0, overflow=overflow),
                                    rtol=1e-10)
-    raw = M.arcface_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), scale=3.0,
+    raw = M.arcface_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), scale=3.0,
                          overflow="none")
-    fixed = M.arcface_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), scale=3.0)
+    fixed = M.arcface_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), scale=3.0)
     # In the overflow region the raw cos(theta + m) is larger (loss smaller) than the fix.
     assert fixed[0] > raw[0] and np.isclose(fixed[1], raw[1])
 
@@ -167,7 +168,7 @@ def test_arcface_insightface_psi_monotone(x64):
     x = np.stack([np.cos(th), np.sin(th)], 1)
     w = np.array([[1.0, 0.0], [0.0, 1.0]])
     y = np.zeros(len(th), np.int32)
-    loss = np.asarray(M.arcface_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), scale=1.0))
+    loss = np.asarray(M.arcface_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), scale=1.0))
     # Loss increases as the target logit decreases; the other logit changes too,
     # so check psi directly from the two-class loss: psi = cos(theta_1) - softplus^-1(loss).
     psi = np.sin(th) - np.log(np.expm1(loss))
@@ -182,13 +183,13 @@ def test_arcface_insightface_psi_monotone(x64):
 @pytest.mark.parametrize("scale", [1.0, 7.5])
 def test_zero_margin_is_normalised_scaled_softmax(fn, kw, scale, x64):
     x, w, y = data(3)
-    out = fn(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), scale=scale, **kw)
+    out = fn(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), scale=scale, **kw)
     np.testing.assert_allclose(out, np_ce(scale * np_cos(x, w), y), rtol=1e-10)
 
 
 def test_combined_margin_special_cases(x64):
     x, w, y = data(4)
-    args = (jnp.asarray(x), jnp.asarray(w), jnp.asarray(y))
+    args = (jnp.asarray(x), jnp.asarray(y), jnp.asarray(w))
     np.testing.assert_allclose(
         M.combined_margin_loss(*args, scale=30.0, m1=1.0, m2=0.0, m3=0.35),
         M.am_softmax_loss(*args, scale=30.0, margin=0.35), rtol=1e-10)
@@ -199,7 +200,7 @@ def test_combined_margin_special_cases(x64):
 
 def test_margins_increase_loss(x64):
     x, w, y = data(5)
-    args = (jnp.asarray(x), jnp.asarray(w), jnp.asarray(y))
+    args = (jnp.asarray(x), jnp.asarray(y), jnp.asarray(w))
     base = M.am_softmax_loss(*args, scale=10.0, margin=0.0)
     assert np.all(M.am_softmax_loss(*args, scale=10.0, margin=0.3) > base)
     assert np.all(M.arcface_loss(*args, scale=10.0, margin=0.3) > base)
@@ -212,7 +213,7 @@ def test_margin_check_grads(name, x64):
     x, w, y = data(7)
     assert _kinks_far(name, x, w, y, kw)
     kw = dict(kw, scale=min(kw.get("scale", 4.0), 4.0))
-    f = lambda a, b: fn(a, b, jnp.asarray(y), **kw)
+    f = lambda a, b: fn(a, jnp.asarray(y), b, **kw)
     check_grads(f, (jnp.asarray(x), jnp.asarray(w)), order=2, modes=("fwd", "rev"))
 
 
@@ -229,7 +230,7 @@ def test_finite_grad_at_cos_plus_minus_one(fn, kw):
     w = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype)
     x = jnp.array([[2.0, 0.0, 0.0], [-3.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype)
     y = jnp.array([0, 0, 1, 1])  # cos = 1, -1, zero feature, 1
-    loss, grads = jax.value_and_grad(lambda a, b: fn(a, b, y, **kw).sum(), argnums=(0, 1))(x, w)
+    loss, grads = jax.value_and_grad(lambda a, b: fn(a, y, b, **kw).sum(), argnums=(0, 1))(x, w)
     assert loss.dtype == jnp.float32
     assert np.isfinite(loss)
     gx = np.asarray(grads[0], np.float32)
@@ -248,16 +249,16 @@ def test_jit_grad_vmap_agree(name, x64):
     fn, _, kw = MARGIN_CASES[name]
     x, w, y = (jnp.asarray(a) for a in data(8))
     f = functools.partial(fn, **kw)
-    eager = f(x, w, y)
-    np.testing.assert_allclose(jax.jit(f)(x, w, y), eager, rtol=1e-5, atol=1e-6)
-    g1 = jax.grad(lambda a: f(a, w, y).mean())(x)
-    g2 = jax.jit(jax.grad(lambda a: f(a, w, y).mean()))(x)
+    eager = f(x, y, w)
+    np.testing.assert_allclose(jax.jit(f)(x, y, w), eager, rtol=1e-5, atol=1e-6)
+    g1 = jax.grad(lambda a: f(a, y, w).mean())(x)
+    g2 = jax.jit(jax.grad(lambda a: f(a, y, w).mean()))(x)
     np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-6)
     xs = jnp.stack([x, 2.0 * x[::-1]])
     ys = jnp.stack([y, y[::-1]])
-    batched = jax.vmap(f, in_axes=(0, None, 0))(xs, w, ys)
+    batched = jax.vmap(f, in_axes=(0, 0, None))(xs, ys, w)
     np.testing.assert_allclose(batched[0], eager, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(batched[1], f(xs[1], w, ys[1]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(batched[1], f(xs[1], ys[1], w), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("fn", [M.am_softmax_loss, M.arcface_loss, M.combined_margin_loss,
@@ -266,7 +267,7 @@ def test_bf16_computed_in_float32(fn):
     x, w, y = data(9, dtype=np.float32)
     kw = {"alpha": 1.0} if fn is M.w_softmax_loss else {}
     xb, wb = jnp.asarray(x, jnp.bfloat16), jnp.asarray(w, jnp.bfloat16)
-    out = fn(xb, wb, jnp.asarray(y), **kw)
+    out = fn(xb, jnp.asarray(y), wb, **kw)
     assert out.dtype == jnp.float32
     # Against the float64 NumPy formula of the values bf16 holds (an independent path).
     hx, hw = (np.asarray(a.astype(jnp.float32), np.float64) for a in (xb, wb))
@@ -306,13 +307,13 @@ def test_softmax_cross_entropy_matches_reference_and_checks_labels():
 def test_l_softmax_matches_reference(m, lam, x64):
     for seed in range(3):
         x, w, y = data(20 + seed)
-        out = M.l_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), margin=m, lam=lam)
+        out = M.l_softmax_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), margin=m, lam=lam)
         np.testing.assert_allclose(out, np_lsoftmax(x, w, y, m=m, lam=lam), rtol=1e-9, atol=1e-9)
 
 
 def test_l_softmax_m1_is_plain_softmax(x64):
     x, w, y = data(30)
-    out = M.l_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), margin=1)
+    out = M.l_softmax_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), margin=1)
     np.testing.assert_allclose(out, np_ce(x @ w.T, y), rtol=1e-12)
 
 
@@ -322,7 +323,7 @@ def test_l_softmax_psi_continuous_and_decreasing(x64):
     w = np.array([[1.0, 0.0], [0.0, -1e-9]])  # second logit ~ 0
     y = np.zeros(len(th), np.int32)
     for m in (2, 3, 4):
-        loss = np.asarray(M.l_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y),
+        loss = np.asarray(M.l_softmax_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w),
                                            margin=m))
         psi = -np.log(np.expm1(loss))  # two classes, other logit ~0: loss = softplus(-psi)
         assert np.all(np.diff(psi) < 0)
@@ -332,7 +333,7 @@ def test_l_softmax_psi_continuous_and_decreasing(x64):
 
 def test_l_softmax_large_lambda_tends_to_softmax(x64):
     x, w, y = data(31)
-    out = M.l_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), margin=3, lam=1e8)
+    out = M.l_softmax_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), margin=3, lam=1e8)
     np.testing.assert_allclose(out, np_ce(x @ w.T, y), rtol=1e-6)
 
 
@@ -343,14 +344,14 @@ def test_l_softmax_check_grads(m, x64):
     th = np.arccos(np_cos(x, w)[np.arange(B), y])
     bounds = np.arange(1, m) * np.pi / m
     assert np.min(np.abs(th[:, None] - bounds[None])) > 1e-2  # away from the piece boundaries
-    f = lambda a, b: M.l_softmax_loss(a, b, jnp.asarray(y), margin=m, lam=0.5)
+    f = lambda a, b: M.l_softmax_loss(a, jnp.asarray(y), b, margin=m, lam=0.5)
     check_grads(f, (jnp.asarray(x), jnp.asarray(w)), order=2, modes=("fwd", "rev"))
 
 
 def test_l_softmax_traced_lambda_and_zero_feature():
     x, w, y = (jnp.asarray(a) for a in data(33, dtype=np.float32))
     x = x.at[0].set(0.0)
-    f = jax.jit(lambda a, lam: M.l_softmax_loss(a, w, y, margin=4, lam=lam).sum())
+    f = jax.jit(lambda a, lam: M.l_softmax_loss(a, y, w, margin=4, lam=lam).sum())
     val, g = jax.value_and_grad(f)(x, 3.0)
     assert np.isfinite(val)
     # f_y = ||w|| ||x|| psi with |psi'| <= m^2 = 16 and |psi| <= 2m + 1: each row's
@@ -370,21 +371,24 @@ _ALL_FWL = [M.am_softmax_loss, M.arcface_loss, M.combined_margin_loss, M.l_softm
 def test_bad_shapes_and_labels(fn):
     x, w, y = (jnp.asarray(a) for a in data(40, dtype=np.float32))
     with pytest.raises(ValueError, match="labels"):
-        fn(x, w, y.astype(jnp.float32))
+        fn(x, y.astype(jnp.float32), w)
     with pytest.raises(ValueError, match="labels"):
-        fn(x, w, y[:-1])
+        fn(x, y[:-1], w)
     with pytest.raises(ValueError, match="labels"):
-        fn(x, w, y.at[0].set(K))
+        fn(x, y.at[0].set(K), w)
     with pytest.raises(ValueError, match="weights"):
-        fn(x, w[:, :-1], y)
+        fn(x, y, w[:, :-1])
     with pytest.raises(ValueError, match="weights"):
-        fn(x, w.T, y)
+        fn(x, y, w.T)
     with pytest.raises(ValueError, match="features"):
-        fn(x[0], w, y)
+        fn(x[0], y, w)
     with pytest.raises(ValueError, match="features"):
-        fn(x.astype(jnp.int32), w, y)
+        fn(x.astype(jnp.int32), y, w)
     with pytest.raises(ValueError, match="features"):
-        fn(x.tolist(), w, y)
+        fn(x.tolist(), y, w)
+    # The old order (features, weights, labels) is named as a swap, both ways round.
+    with pytest.raises(ValueError, match="did you swap `labels` and `weights`"):
+        fn(x, w, y)
 
 
 def test_bad_hyper_parameters():
@@ -404,17 +408,17 @@ def test_bad_hyper_parameters():
     ]
     for fn, kw, name in cases:
         with pytest.raises(ValueError, match=name):
-            fn(x, w, y, **kw)
+            fn(x, y, w, **kw)
 
 
 def test_traced_labels_scale_and_margin_work_under_jit():
     x, w, y = (jnp.asarray(a) for a in data(42, dtype=np.float32))
-    f = jax.jit(lambda a, lab, s: M.am_softmax_loss(a, w, lab, scale=s))
-    np.testing.assert_allclose(f(x, y, 30.0), M.am_softmax_loss(x, w, y), rtol=1e-5)
-    g = jax.jit(lambda a, m: M.arcface_loss(a, w, y, margin=m))
-    np.testing.assert_allclose(g(x, 0.3), M.arcface_loss(x, w, y, margin=0.3), rtol=1e-5)
-    h = jax.jit(lambda a, m2: M.combined_margin_loss(a, w, y, m2=m2))
-    np.testing.assert_allclose(h(x, 0.2), M.combined_margin_loss(x, w, y, m2=0.2), rtol=1e-5)
+    f = jax.jit(lambda a, lab, s: M.am_softmax_loss(a, lab, w, scale=s))
+    np.testing.assert_allclose(f(x, y, 30.0), M.am_softmax_loss(x, y, w), rtol=1e-5)
+    g = jax.jit(lambda a, m: M.arcface_loss(a, y, w, margin=m))
+    np.testing.assert_allclose(g(x, 0.3), M.arcface_loss(x, y, w, margin=0.3), rtol=1e-5)
+    h = jax.jit(lambda a, m2: M.combined_margin_loss(a, y, w, m2=m2))
+    np.testing.assert_allclose(h(x, 0.2), M.combined_margin_loss(x, y, w, m2=0.2), rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- #
@@ -452,11 +456,11 @@ def test_center_update_matches_loop(alpha, x64):
     c = rng.normal(size=(7, 3))
     x = rng.normal(size=(9, 3))
     y = np.array([0, 0, 2, 2, 2, 5, 0, 3, 3], np.int32)  # classes 1, 4, 6 absent
-    new = np.asarray(M.center_update(jnp.asarray(c), jnp.asarray(x), jnp.asarray(y), alpha=alpha))
+    new = np.asarray(M.center_update(jnp.asarray(x), jnp.asarray(y), jnp.asarray(c), alpha=alpha))
     np.testing.assert_allclose(new, np_center_update_loop(c, x, y, alpha), rtol=1e-12)
     np.testing.assert_array_equal(new[[1, 4, 6]], c[[1, 4, 6]])
     jitted = jax.jit(functools.partial(M.center_update, alpha=alpha))(
-        jnp.asarray(c), jnp.asarray(x), jnp.asarray(y))
+        jnp.asarray(x), jnp.asarray(y), jnp.asarray(c))
     np.testing.assert_allclose(jitted, new, rtol=1e-12)
 
 
@@ -465,18 +469,18 @@ def test_center_update_where_mask_and_checks(x64):
     c, x = rng.normal(size=(4, 2)), rng.normal(size=(5, 2))
     y = np.array([0, 1, 1, 3, 0], np.int32)
     keep = np.array([True, True, False, True, False])
-    masked = M.center_update(jnp.asarray(c), jnp.asarray(x), jnp.asarray(y),
+    masked = M.center_update(jnp.asarray(x), jnp.asarray(y), jnp.asarray(c),
                              where=jnp.asarray(keep))
     np.testing.assert_allclose(masked, np_center_update_loop(c, x[keep], y[keep], 0.5),
                                rtol=1e-12)
     with pytest.raises(ValueError, match="alpha"):
-        M.center_update(jnp.asarray(c), jnp.asarray(x), jnp.asarray(y), alpha=1.5)
+        M.center_update(jnp.asarray(x), jnp.asarray(y), jnp.asarray(c), alpha=1.5)
     with pytest.raises(ValueError, match="alpha"):
-        M.center_update(jnp.asarray(c), jnp.asarray(x), jnp.asarray(y), alpha=-0.1)
+        M.center_update(jnp.asarray(x), jnp.asarray(y), jnp.asarray(c), alpha=-0.1)
     with pytest.raises(ValueError, match="where"):
-        M.center_update(jnp.asarray(c), jnp.asarray(x), jnp.asarray(y), where=jnp.ones(5))
+        M.center_update(jnp.asarray(x), jnp.asarray(y), jnp.asarray(c), where=jnp.ones(5))
     with pytest.raises(ValueError, match="centers"):
-        M.center_update(jnp.asarray(c[:, :1]), jnp.asarray(x), jnp.asarray(y))
+        M.center_update(jnp.asarray(x), jnp.asarray(y), jnp.asarray(c[:, :1]))
     with pytest.raises(ValueError, match="labels"):
         M.center_loss(jnp.asarray(x), jnp.asarray(y, jnp.float32), jnp.asarray(c))
 
@@ -488,10 +492,10 @@ def test_center_update_global_batch_under_shard_map():
     c = jnp.asarray(rng.normal(size=(5, 3)), jnp.float32)
     x = jnp.asarray(rng.normal(size=(8, 3)), jnp.float32)
     y = jnp.asarray(rng.integers(0, 5, size=8), jnp.int32)
-    f = jax.shard_map(lambda cc, xx, yy: M.center_update(cc, xx, yy, axis_name="data"),
+    f = jax.shard_map(lambda cc, xx, yy: M.center_update(xx, yy, cc, axis_name="data"),
                       mesh=mesh, in_specs=(P(), P("data"), P("data")), out_specs=P(),
                       check_vma=False)
-    np.testing.assert_allclose(jax.jit(f)(c, x, y), M.center_update(c, x, y), rtol=1e-5,
+    np.testing.assert_allclose(jax.jit(f)(c, x, y), M.center_update(x, y, c), rtol=1e-5,
                                atol=1e-6)
 
 

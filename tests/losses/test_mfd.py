@@ -150,10 +150,13 @@ def _grad_cases():
     x2 = rng.standard_normal((5, 4)) @ (np.eye(4) + 0.5 * rng.standard_normal((4, 4)))
     x4 = rng.standard_normal((3, 2, 2, 3))
     x3 = rng.standard_normal((4, 3, 3)) + 1.0
+    # A list of maps of one forward pass: one batch size, three shapes.
+    x4b = rng.standard_normal((5, 2, 2, 3))
+    x3b = rng.standard_normal((5, 3, 3)) + 1.0
     return {
         "feature_correlation": (feature_correlation, (x2,), 2),
         "mfd_loss": (mfd_loss, (x4,), 2),
-        "mfd_loss_list": (lambda a, b, c: mfd_loss([a, b, c]), (x2, x4, x3), 2),
+        "mfd_loss_list": (lambda a, b, c: mfd_loss([a, b, c]), (x2, x4b, x3b), 2),
         "mfd_loss_dict_stacked": (lambda a, b: mfd_loss({"s": a, "t": (b, b * b)}),
                                   (x3, x3 + 0.3), 1),
         "mean_abs_correlation": (mean_abs_correlation, (x2,), 2),

@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from mfdjax.losses.pedcc_physical import pedcc_physical
-from mfdjax.losses.pod import pedcc
+from mfdjax.pedcc.physical import pedcc_physical
+from mfdjax.pedcc import pedcc
 
 
 def _polar_gaps(p):

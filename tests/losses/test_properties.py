@@ -200,7 +200,7 @@ def test_cosine_margin_losses_finite_and_bounded(name, prob):
                       scale_invariant=True)
         y = _labels(rng, b, k, kind)
         fn, kw = _MARGIN[name](rng)
-        value, (gx, gw) = _vg(lambda a, c: jnp.sum(fn(a, c, y, **kw)),
+        value, (gx, gw) = _vg(lambda a, c: jnp.sum(fn(a, y, c, **kw)),
                                              argnums=(0, 1))(x, w)
         _finite(value, gx, gw)
         s = kw["scale"]
@@ -242,7 +242,7 @@ def test_l_softmax_finite_and_bounded(prob, margin, lam):
         w = jnp.asarray(rng.standard_normal((k, d)), dt)
         y = _labels(rng, b, k, kind)
         value, gx = _vg(
-            lambda a: jnp.sum(L.l_softmax_loss(a, w, y, margin=margin, lam=lam)))(x)
+            lambda a: jnp.sum(L.l_softmax_loss(a, y, w, margin=margin, lam=lam)))(x)
         _finite(value, gx)
         # Logits ||w|| ||x|| psi with |psi| <= 2m + 1, |psi'| <= m^2: per row
         # |dl/dx| <= 2 (2m + 1 + m^2) max ||w||.
@@ -262,7 +262,7 @@ def test_w_softmax_finite_and_bounded(prob, alpha):
                       scale_invariant=True)
         y = _labels(rng, b, k, kind)
         value, (gx, gw) = _vg(
-            lambda a, c: jnp.sum(L.w_softmax_loss(a, c, y, alpha=alpha)), argnums=(0, 1))(x, w)
+            lambda a, c: jnp.sum(L.w_softmax_loss(a, y, c, alpha=alpha)), argnums=(0, 1))(x, w)
         _finite(value, gx, gw)
         # Logits are projections on unit vectors: |dl/dx_b| <= 2.
         assert np.all(np.linalg.norm(_held(gx), axis=1) <= 2.0 * 1.01)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from jax.test_util import check_grads
 
-from mfdjax.losses import margin as M
+import mfdjax.losses as M
 
 B, K, D = 6, 5, 4
 
@@ -66,23 +66,23 @@ def _angle(a, b):
 def test_matches_direct_reference(alpha, x64):
     for seed in range(2):
         x, w, y = data(seed)
-        out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), alpha=alpha)
+        out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), alpha=alpha)
         assert out.shape == (B,) and out.dtype == jnp.float64
         np.testing.assert_allclose(out, np_w_softmax(x, w, y, alpha), rtol=1e-11, atol=1e-12)
         # The explicit (B, K, D) weights are the formula's.
-        wt = M.w_softmax_weights(jnp.asarray(w), jnp.asarray(y), alpha=alpha)
+        wt = M.w_softmax_weights(jnp.asarray(y), jnp.asarray(w), alpha=alpha)
         np.testing.assert_allclose(wt, np_biased_weights(w, y, alpha), rtol=1e-12, atol=1e-14)
 
 
 def test_alpha_zero_is_normalised_weight_softmax(x64):
     x, w, y = data(2)
     wn = w / np.linalg.norm(w, axis=1, keepdims=True)
-    out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), alpha=0.0)
+    out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), alpha=0.0)
     np.testing.assert_allclose(out, np_ce(x @ wn.T, y), rtol=1e-12)
     # Not the unnormalised softmax (the weights have different norms).
     assert not np.allclose(out, np_ce(x @ w.T, y))
     # Feature scale is NOT normalised away.
-    out2 = M.w_softmax_loss(jnp.asarray(3 * x), jnp.asarray(w), jnp.asarray(y), alpha=0.0)
+    out2 = M.w_softmax_loss(jnp.asarray(3 * x), jnp.asarray(y), jnp.asarray(w), alpha=0.0)
     np.testing.assert_allclose(out2, np_ce(3 * x @ wn.T, y), rtol=1e-12)
 
 
@@ -90,9 +90,9 @@ def test_weight_scale_invariance_and_positive_unchanged(x64):
     x, w, y = data(3)
     scaled = w * np.arange(1, K + 1)[:, None]
     np.testing.assert_allclose(
-        M.w_softmax_loss(jnp.asarray(x), jnp.asarray(scaled), jnp.asarray(y), alpha=1.0),
-        M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), alpha=1.0), rtol=1e-12)
-    wt = np.asarray(M.w_softmax_weights(jnp.asarray(w), jnp.asarray(y), alpha=1.5))
+        M.w_softmax_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(scaled), alpha=1.0),
+        M.w_softmax_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), alpha=1.0), rtol=1e-12)
+    wt = np.asarray(M.w_softmax_weights(jnp.asarray(y), jnp.asarray(w), alpha=1.5))
     wn = w / np.linalg.norm(w, axis=1, keepdims=True)
     np.testing.assert_allclose(wt[np.arange(B), y], wn[y], rtol=1e-12)   # w_y unchanged
     np.testing.assert_allclose(np.linalg.norm(wt, axis=-1), 1.0, rtol=1e-12)  # unit rows
@@ -105,7 +105,7 @@ def test_biased_weight_lies_in_the_angle(seed, alpha):
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(K, D)).astype(np.float32)
     y = np.array([0, 1, 2, 3, 4, 0], np.int32)
-    wt = np.asarray(M.w_softmax_weights(jnp.asarray(w), jnp.asarray(y), alpha=alpha), np.float64)
+    wt = np.asarray(M.w_softmax_weights(jnp.asarray(y), jnp.asarray(w), alpha=alpha), np.float64)
     wn = w / np.linalg.norm(w, axis=1, keepdims=True)
     for i, yi in enumerate(y):
         for j in range(K):
@@ -128,7 +128,7 @@ def test_angle_to_positive_decreases_monotonically_and_tends_to_zero(x64):
     alphas = np.array([0.0, 0.25, 0.5, 1.0, 1.5, 3.0, 10.0, 100.0, 1e4])
     angles = []
     for a in alphas:
-        wt = np.asarray(M.w_softmax_weights(jnp.asarray(w), jnp.asarray(y), alpha=float(a)))[0]
+        wt = np.asarray(M.w_softmax_weights(jnp.asarray(y), jnp.asarray(w), alpha=float(a)))[0]
         angles.append(_angle(wt, wt[2]))                          # (K,), 0 at j = y
     angles = np.array(angles)                                     # (len(alphas), K)
     others = [j for j in range(K) if j != 2]
@@ -154,13 +154,13 @@ def test_training_boundary_is_bisector(x64):
         x -= np.outer(x @ normal, normal) / (normal @ normal)
         x *= rng.uniform(0.5, 3.0, size=(B, 1))
         # On that plane f_y = f_j: the two-class problem {y, j} has loss exactly log 2.
-        two = np.asarray(M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w[[j, 1]]),
-                                          jnp.ones(B, jnp.int32), alpha=alpha))
+        two = np.asarray(M.w_softmax_loss(jnp.asarray(x), jnp.ones(B, jnp.int32),
+                                          jnp.asarray(w[[j, 1]]), alpha=alpha))
         np.testing.assert_allclose(two, np.log(2.0), rtol=1e-11)
         # Off the plane the sign of (f_y - f_j) follows the side, f_y - f_j = normal . x.
         off = x + np.outer(rng.uniform(0.1, 1.0, B), normal)
-        two = np.asarray(M.w_softmax_loss(jnp.asarray(off), jnp.asarray(w[[j, 1]]),
-                                          jnp.ones(B, jnp.int32), alpha=alpha))
+        two = np.asarray(M.w_softmax_loss(jnp.asarray(off), jnp.ones(B, jnp.int32),
+                                          jnp.asarray(w[[j, 1]]), alpha=alpha))
         np.testing.assert_allclose(two, np.log1p(np.exp(-(off @ normal))), rtol=1e-10)
         # ... and that bisector is tilted towards w_y: on it, the test-time logit of y wins.
         test_logits = np.asarray(M.w_softmax_logits(jnp.asarray(x), jnp.asarray(w)))
@@ -177,7 +177,7 @@ def test_margin_grows_with_alpha_in_two_classes(x64):
     y = np.zeros(len(th), np.int32)
     boundaries = []
     for alpha in (0.0, 0.5, 1.0, 1.5):
-        loss = np.asarray(M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y),
+        loss = np.asarray(M.w_softmax_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w),
                                            alpha=alpha))
         boundaries.append(th[np.argmin(np.abs(loss - np.log(2.0)))])  # f_0 = f_1 <=> loss = log 2
     boundaries = np.array(boundaries)
@@ -193,7 +193,7 @@ def test_test_time_logits(x64):
     wn = w / np.linalg.norm(w, axis=1, keepdims=True)
     out = M.w_softmax_logits(jnp.asarray(x), jnp.asarray(w))
     np.testing.assert_allclose(out, x @ wn.T, rtol=1e-12)
-    np.testing.assert_allclose(M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y),
+    np.testing.assert_allclose(M.w_softmax_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w),
                                                 alpha=0.0), np_ce(x @ wn.T, y), rtol=1e-12)
     with pytest.raises(ValueError, match="weights"):
         M.w_softmax_logits(jnp.asarray(x), jnp.asarray(w[:, :-1]))
@@ -202,14 +202,14 @@ def test_test_time_logits(x64):
 def test_large_alpha_limit_is_log_k(x64):
     # alpha -> inf: every w~_j -> w_y, all logits equal w_y . x, the loss -> log K.
     x, w, y = data(7)
-    out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(w), jnp.asarray(y), alpha=1e7)
+    out = M.w_softmax_loss(jnp.asarray(x), jnp.asarray(y), jnp.asarray(w), alpha=1e7)
     np.testing.assert_allclose(out, np.log(K), atol=1e-5)
 
 
 @pytest.mark.slow
 def test_check_grads(x64):
     x, w, y = data(8)
-    check_grads(lambda a, b: M.w_softmax_loss(a, b, jnp.asarray(y), alpha=1.0),
+    check_grads(lambda a, b: M.w_softmax_loss(a, jnp.asarray(y), b, alpha=1.0),
                 (jnp.asarray(x), jnp.asarray(w)), order=2, modes=("fwd", "rev"))
 
 
@@ -219,7 +219,7 @@ def test_degenerate_antipodal_and_zero_feature():
     x = jnp.array([[0.5, 0.2], [0.0, 0.0]])
     y = jnp.array([0, 1])
     val, grads = jax.value_and_grad(
-        lambda a, b: M.w_softmax_loss(a, b, y, alpha=1.0).sum(), argnums=(0, 1))(x, w)
+        lambda a, b: M.w_softmax_loss(a, y, b, alpha=1.0).sum(), argnums=(0, 1))(x, w)
     # Bounds, not just finiteness: logits are unit-weight projections, so each row's
     # feature gradient has norm <= 2; the weight gradient is bounded by 2 (1 + alpha)
     # max ||x|| / ||w_j|| (unit w here).
@@ -227,10 +227,10 @@ def test_degenerate_antipodal_and_zero_feature():
     assert float(jnp.max(jnp.linalg.norm(grads[0], axis=1))) <= 2.0
     assert float(jnp.max(jnp.abs(grads[1]))) <= 2.0 * 2.0 * float(jnp.max(jnp.abs(x))) + 1e-6
     logits_expected = np.array([[0.5, 0.0], [0.0, 0.0]])  # f_j = 0 for the zero direction
-    np.testing.assert_allclose(M.w_softmax_loss(x, w, y, alpha=1.0),
+    np.testing.assert_allclose(M.w_softmax_loss(x, y, w, alpha=1.0),
                                np_ce(logits_expected, np.array([0, 1])), rtol=1e-6)
     w0 = w.at[1].set(0.0)  # a zero class weight: its (frozen) row gets no gradient
-    val, g = jax.value_and_grad(lambda b: M.w_softmax_loss(x, b, y, alpha=0.5).sum())(w0)
+    val, g = jax.value_and_grad(lambda b: M.w_softmax_loss(x, y, b, alpha=0.5).sum())(w0)
     assert np.isfinite(val)
     np.testing.assert_array_equal(g[1], 0.0)
     assert float(jnp.max(jnp.abs(g))) <= 2.0 * 1.5 * float(jnp.max(jnp.abs(x)))
@@ -238,17 +238,17 @@ def test_degenerate_antipodal_and_zero_feature():
 
 def test_jit_vmap_traced_alpha_and_bf16():
     x, w, y = (jnp.asarray(a) for a in data(9, np.float32))
-    eager = M.w_softmax_loss(x, w, y, alpha=1.0)
-    f = jax.jit(lambda a, b, lab, al: M.w_softmax_loss(a, b, lab, alpha=al))
+    eager = M.w_softmax_loss(x, y, w, alpha=1.0)
+    f = jax.jit(lambda a, b, lab, al: M.w_softmax_loss(a, lab, b, alpha=al))
     np.testing.assert_allclose(f(x, w, y, 1.0), eager, rtol=1e-5, atol=1e-6)
-    vm = jax.vmap(lambda al: M.w_softmax_loss(x, w, y, alpha=al))(jnp.array([0.0, 1.0]))
+    vm = jax.vmap(lambda al: M.w_softmax_loss(x, y, w, alpha=al))(jnp.array([0.0, 1.0]))
     np.testing.assert_allclose(vm[1], eager, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(vm[0], M.w_softmax_loss(x, w, y, alpha=0.0), rtol=1e-5, atol=1e-6)
-    g1 = jax.grad(lambda b: M.w_softmax_loss(x, b, y, alpha=1.0).mean())(w)
-    g2 = jax.jit(jax.grad(lambda b: M.w_softmax_loss(x, b, y, alpha=1.0).mean()))(w)
+    np.testing.assert_allclose(vm[0], M.w_softmax_loss(x, y, w, alpha=0.0), rtol=1e-5, atol=1e-6)
+    g1 = jax.grad(lambda b: M.w_softmax_loss(x, y, b, alpha=1.0).mean())(w)
+    g2 = jax.jit(jax.grad(lambda b: M.w_softmax_loss(x, y, b, alpha=1.0).mean()))(w)
     np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-6)
     xb, wb = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
-    out = M.w_softmax_loss(xb, wb, y, alpha=1.0)
+    out = M.w_softmax_loss(xb, y, wb, alpha=1.0)
     assert out.dtype == jnp.float32
     # Computed in float32 from the values bf16 holds: the float64 formula of those values.
     held = [np.asarray(a.astype(jnp.float32), np.float64) for a in (xb, wb)]
@@ -259,21 +259,21 @@ def test_jit_vmap_traced_alpha_and_bf16():
 def test_bad_input():
     x, w, y = (jnp.asarray(a) for a in data(10, np.float32))
     with pytest.raises(ValueError, match="alpha"):
-        M.w_softmax_loss(x, w, y, alpha=-0.5)
+        M.w_softmax_loss(x, y, w, alpha=-0.5)
     with pytest.raises(ValueError, match="alpha"):
-        M.w_softmax_weights(w, y, alpha=float("inf"))
+        M.w_softmax_weights(y, w, alpha=float("inf"))
     with pytest.raises(TypeError):
-        M.w_softmax_loss(x, w, y)  # alpha is keyword-only and required
+        M.w_softmax_loss(x, y, w)  # alpha is keyword-only and required
     with pytest.raises(ValueError, match="labels"):
-        M.w_softmax_weights(w, y.astype(jnp.float32), alpha=1.0)
+        M.w_softmax_weights(y.astype(jnp.float32), w, alpha=1.0)
     with pytest.raises(ValueError, match="labels"):
-        M.w_softmax_weights(w, y[:, None], alpha=1.0)
+        M.w_softmax_weights(y[:, None], w, alpha=1.0)
     with pytest.raises(ValueError, match="weights"):
-        M.w_softmax_loss(x, w[:1], jnp.zeros_like(y), alpha=1.0)
+        M.w_softmax_loss(x, jnp.zeros_like(y), w[:1], alpha=1.0)
 
 
 def test_min_fc_units_simplex_rank():
-    from mfdjax.losses.pod import pedcc
+    from mfdjax.pedcc import pedcc
     for k in (2, 3, 10, 100):
         n = M.min_fc_units(k)
         assert n == k - 1

@@ -41,7 +41,7 @@ def test_cosine_head_unit_rows_and_bounded_logits():
 
 
 def test_pod_head_centroids_fixed_after_sgd_step():
-    from mfdjax.losses.pod import pedcc
+    from mfdjax.pedcc import pedcc
     model, x, v = _setup("pod", dim=8)
     params = v["params"]
     # Only FC1 is trainable in the head; the PEDCC matrix is not a parameter.

@@ -129,6 +129,29 @@ def test_position_embedding_is_resampled_and_grey_input_sums_rgb(tmp_path):
                                w["embedding/kernel"].sum(2), rtol=1e-6)
 
 
+def test_shrinking_resize_samples_without_antialias_unless_asked(tmp_path):
+    """Default: bilinear at half-pixel centres with no antialiasing (timm's .npz loader);
+    halving an 8x8 grid then averages each 2x2 block. pos_embedding_antialias=True widens
+    the kernel (jax.image.resize's default), which averages more of the old grid."""
+    path = tmp_path / "vit.npz"
+    w = _official(path, img=2 * IMG)       # 8x8 patches in the file, 4x4 in the model
+    grid = w["Transformer/posembed_input/pos_embedding"][0, 1:].reshape(8, 8, D)
+    block_mean = grid.reshape(4, 2, 4, 2, D).mean(axis=(1, 3)).reshape(16, D)
+    x = jnp.zeros((1, IMG, IMG, C))
+    got = {}
+    for antialias in (False, True):
+        model = _model(path, pos_embedding_antialias=antialias)
+        params = model.backbone.load_pretrained(
+            model.init(jax.random.PRNGKey(0), x)["params"]["backbone"])
+        got[antialias] = np.asarray(params["pos_embedding"])[0]
+        np.testing.assert_array_equal(got[antialias][0],
+                                      w["Transformer/posembed_input/pos_embedding"][0, 0])
+    np.testing.assert_allclose(got[False][1:], block_mean, rtol=1e-5, atol=1e-6)
+    assert np.abs(got[True][1:] - block_mean).max() > 1e-2
+    with pytest.raises(ValueError, match="pos_embedding_antialias"):
+        _model(path, pos_embedding_antialias="yes")
+
+
 def test_bad_files_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="pretrained"):
         _model(tmp_path / "missing.npz")

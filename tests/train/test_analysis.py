@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mfdjax import cli
-from mfdjax.losses.pod import pedcc
+from mfdjax.pedcc import pedcc
 from mfdjax.train import analysis
 from tests.train import _tiny  # noqa: F401  (registers the tiny model)
 from tests.train._tiny import tiny_config

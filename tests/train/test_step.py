@@ -43,6 +43,31 @@ def _setup(config, ds, *, steps_per_epoch=4, devices=None, batch_index=0):
     return state, step, batch, model, (mean, std)
 
 
+def test_train_step_traces_once(digits):
+    """Steps with new data, a new step count and new state never retrace the step."""
+    import chex
+
+    config = tiny_config(mfd__weight=1.0, dataset__augment=True)
+    mesh = mesh_lib.make_mesh(None)
+    model = build_model(config, digits.num_classes)
+    tx, schedule = make_optimizer(config.optimizer, steps_per_epoch=4,
+                                  num_epochs=config.num_epochs)
+    state = create_train_state(config, model, rng=make_key(config.seed, config.prng_impl),
+                               input_shape=digits.images.shape[1:],
+                               num_classes=digits.num_classes, tx=tx)
+    state = mesh_lib.replicate(state, mesh)
+    mean, std = np.asarray(digits.mean, np.float32), np.asarray(digits.std, np.float32)
+    fn = chex.assert_max_traces(make_train_step(config, steps_per_epoch=4, mean=mean,
+                                                std=std, schedule=schedule), n=1)
+    step = jax.jit(fn)
+    b = config.batch_size
+    for i in range(3):
+        batch = mesh_lib.global_batch({"image": digits.images[i * b:(i + 1) * b],
+                                       "label": digits.labels[i * b:(i + 1) * b]}, mesh)
+        state, _ = step(state, batch)
+    assert int(state.step) == 3
+
+
 def test_steps_decrease_loss(digits):
     config = tiny_config(mfd__weight=1.0, dataset__augment=False, optimizer__learning_rate=0.1)
     state, step, batch, _, _ = _setup(config, digits)
@@ -127,12 +152,12 @@ def test_pod_delta_updates_at_epoch_end(digits):
 
 
 def test_center_update_inside_step(digits):
-    from mfdjax.losses.margin import center_update
+    from mfdjax.losses import center_update
 
     config = tiny_config(loss__name="center", dataset__augment=False, loss__center_alpha=0.5)
     state, step, batch, model, (mean, std) = _setup(config, digits)
     _, out = _features(model, state, batch["image"], mean, std)
-    expected = center_update(state.loss_state["centers"], out["pre_logits"], batch["label"],
+    expected = center_update(out["pre_logits"], batch["label"], state.loss_state["centers"],
                              alpha=0.5)
     new, _ = step(state, batch)
     np.testing.assert_allclose(np.asarray(new.loss_state["centers"]), np.asarray(expected),
@@ -158,7 +183,7 @@ def test_cot_alternates_two_updates(digits):
 
 def test_w_softmax_switch(digits):
     """alpha = 0 (plain normalised softmax) before loss.switch_steps, alpha after."""
-    from mfdjax.losses.margin import w_softmax_loss
+    from mfdjax.losses import w_softmax_loss
 
     results = {}
     for switch in (0, 1):
@@ -170,7 +195,7 @@ def test_w_softmax_switch(digits):
         _, m = step(state, batch)
         results[switch] = float(m["cls_loss"])
         alpha = 1.5 if switch == 0 else 0.0
-        want = float(jnp.mean(w_softmax_loss(out["pre_logits"], out["weights"], batch["label"],
+        want = float(jnp.mean(w_softmax_loss(out["pre_logits"], batch["label"], out["weights"],
                                               alpha=alpha)))
         np.testing.assert_allclose(results[switch], want, rtol=1e-5)
     assert results[0] != results[1]

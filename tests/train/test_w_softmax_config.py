@@ -60,7 +60,7 @@ def test_lsoftmax_lambda_descent():
     import jax.numpy as jnp
     import numpy as np
 
-    from mfdjax.losses.margin import l_softmax_loss
+    from mfdjax.losses import l_softmax_loss
     from mfdjax.train.objective import classification_loss
 
     c = load_config("w_softmax:mnist,lsoftmax")
@@ -73,10 +73,10 @@ def test_lsoftmax_lambda_descent():
     for step, lam in ((0, 1000.0 * (1 + 0.000025) ** -35), (9999, 1000.0 * 1.25 ** -35)):
         got = classification_loss(c, logits=x @ kernel, out={"pre_logits": x}, labels=y,
                                   params=params, loss_state={}, step=jnp.int32(step))
-        want = jnp.mean(l_softmax_loss(x, kernel.T, y, margin=4, lam=lam))
+        want = jnp.mean(l_softmax_loss(x, y, kernel.T, margin=4, lam=lam))
         np.testing.assert_allclose(float(got), float(want), rtol=1e-5)
     c.loss.lam_anneal = ()
     got = classification_loss(c, logits=x @ kernel, out={"pre_logits": x}, labels=y,
                               params=params, loss_state={}, step=jnp.int32(0))
-    np.testing.assert_allclose(float(got), float(jnp.mean(l_softmax_loss(x, kernel.T, y,
+    np.testing.assert_allclose(float(got), float(jnp.mean(l_softmax_loss(x, y, kernel.T,
                                                                          margin=4))), rtol=1e-5)

@@ -7,7 +7,7 @@ generation method [19]"), and the PEDCC-Loss authors' generator (Zhu et al.,
 "A new loss function for CNN classifier based on predefined evenly-distributed
 class centroids", github.com/ZLeopard/PEDCC-Loss, ``utils/PEDCC.py``).
 
-:func:`mfdjax.losses.pod.pedcc` uses the exact regular simplex whenever
+:func:`mfdjax.pedcc.pedcc` uses the exact regular simplex whenever
 k <= n + 1 (then the simplex IS the evenly distributed optimum) and this model
 for k > n + 1, where no simplex exists: e.g. five classes in a 2-D feature
 space (the paper's Figure 6), whose optimum is the regular pentagon.

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
+from jax.typing import ArrayLike
 
 from mfdjax.losses._checks import (
     as_float_array,
@@ -36,7 +37,7 @@ __all__ = ["GDAClassifier", "GDAParams", "cosine_classify", "gda_fit", "gda_log_
            "gda_predict", "ledoit_wolf_shrinkage"]
 
 
-def cosine_classify(features, centroids) -> jax.Array:
+def cosine_classify(features: ArrayLike, centroids: ArrayLike) -> jax.Array:
     r"""Predicts the class whose centroid has the largest cosine (POD paper, eqs. 21-24).
 
     .. math::
@@ -100,7 +101,8 @@ _COVARIANCES = ("per_class", "shared")
 _PRIORS = ("empirical", "uniform")
 
 
-def ledoit_wolf_shrinkage(cov, fourth_moment, num_samples) -> jax.Array:
+def ledoit_wolf_shrinkage(cov: ArrayLike, fourth_moment: ArrayLike,
+                          num_samples: ArrayLike) -> jax.Array:
     r"""Ledoit-Wolf shrinkage intensity toward :math:`\mu I` from sufficient statistics.
 
     For m centred samples :math:`z_b \in \mathbb{R}^p` with
@@ -177,7 +179,7 @@ def _shrink(cov, fourth, count, shrinkage):
     return shrunk, s
 
 
-def gda_fit(features, labels, num_classes: int, *, shrinkage="ledoit_wolf",
+def gda_fit(features: ArrayLike, labels: ArrayLike, num_classes: int, *, shrinkage="ledoit_wolf",
             covariance: str = "per_class", priors: str = "empirical",
             ridge: float = 1e-6) -> GDAParams:
     r"""Fits Gaussian discriminant analysis on latent features (POD paper, Table IX).
@@ -290,7 +292,7 @@ def _gda_fit_core(x, y, ridge, fixed, k, ledoit_wolf, covariance, priors) -> GDA
                      counts=counts, shrinkage=rho)
 
 
-def gda_log_joint(params: GDAParams, features) -> jax.Array:
+def gda_log_joint(params: GDAParams, features: ArrayLike) -> jax.Array:
     r"""Log joint density :math:`\log \pi_k + \log \mathcal N(x \mid \mu_k, \Sigma_k)`.
 
     .. math::
@@ -337,7 +339,7 @@ def _log_joint_core(x, means, chol, log_det, log_priors):
     return (log_norm[:, None] - 0.5 * maha + log_priors[:, None]).T
 
 
-def gda_predict(params: GDAParams, features) -> jax.Array:
+def gda_predict(params: GDAParams, features: ArrayLike) -> jax.Array:
     r"""Most likely class under the fitted GDA model: (B,) int32 ``argmax_k gda_log_joint``.
 
     .. math::

@@ -1,4 +1,4 @@
-"""Tests of mfdjax.losses.classifiers: cosine classification (the POD paper, eqs. 21-24) and
+"""Tests of mfdjax.eval.classifiers: cosine classification (the POD paper, eqs. 21-24) and
 GDA (Table IX), with scikit-learn as an independent check (never as the implementation)."""
 
 import jax
@@ -12,7 +12,7 @@ from sklearn.discriminant_analysis import (
     QuadraticDiscriminantAnalysis as QDA,
 )
 
-from mfdjax.losses.classifiers import (
+from mfdjax.eval.classifiers import (
     GDAClassifier,
     cosine_classify,
     gda_fit,
@@ -20,7 +20,7 @@ from mfdjax.losses.classifiers import (
     gda_predict,
     ledoit_wolf_shrinkage,
 )
-from mfdjax.losses.pod import pedcc
+from mfdjax.pedcc import pedcc
 
 
 # --------------------------------------------------------------------------- cosine
