@@ -22,10 +22,17 @@ def plt():
 
 
 def save(pyplot, fig, path: str) -> None:
-    """Lays out, writes (110 dpi) and closes a figure: the last step of every draw()."""
+    """Lays out, writes (110 dpi, through the run directory's one writer, which never
+    follows a link) and closes a figure: the last step of every draw()."""
+    import io
+
+    from mfdjax.train.rundir import atomic_write
+
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     pyplot.close(fig)
+    atomic_write(path, buf.getvalue())
 
 
 def run_dirs(ctx: dict, label: str) -> list[str]:

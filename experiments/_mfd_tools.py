@@ -35,6 +35,18 @@ if ROOT not in sys.path:
 
 
 @functools.lru_cache(maxsize=4)
+
+def _write_png(pyplot, fig, path: str, *, dpi: int) -> None:
+    """A tight PNG through the run directory's one writer (never through a link)."""
+    import io
+
+    from mfdjax.train.rundir import atomic_write
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    pyplot.close(fig)
+    atomic_write(path, buf.getvalue())
+
 def stage_maps(run_dir: str, n_images: int, *, level: str = "stages") -> tuple[list, list]:
     """``(names, maps)``: the maps a finished run sows at ``level`` on its first test images.
 
@@ -132,8 +144,7 @@ def feature_grid(labels: Sequence[str], *, stage: int, channels: int = 64,
                     ax.set_title(f"{(names or {}).get(label, label)}: {map_name} (stage "
                                  f"{stage}), {m.shape[-1]} channels, {zero} all-zero",
                                  fontsize=7, loc="left")
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        p.close(fig)
+        _write_png(p, fig, path, dpi=110)
 
     return draw
 
@@ -192,8 +203,7 @@ def correlation_heatmaps(labels: Sequence[str], *, names: dict | None = None,
                     ax.set_ylabel((names or {}).get(label, label), fontsize=8)
         if im is not None:
             fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="|correlation|")
-        fig.savefig(path, dpi=100, bbox_inches="tight")
-        p.close(fig)
+        _write_png(p, fig, path, dpi=100)
 
     return draw
 

@@ -657,18 +657,19 @@ class Runner:
         if figures:
             res["figures"] = self.meta["figures"] = self.draw_figures(res)
         os.makedirs(self.workdir, exist_ok=True)
-        _atomic_write(os.path.join(self.workdir, "results.json"),
-                      json.dumps(res, indent=2, default=_jsonable, allow_nan=True))
-        _atomic_write(os.path.join(self.workdir, "results.md"), render_markdown(res))
+        from mfdjax.train.rundir import atomic_write
+
+        atomic_write(os.path.join(self.workdir, "results.json"),
+                     json.dumps(res, indent=2, default=_jsonable, allow_nan=True))
+        atomic_write(os.path.join(self.workdir, "results.md"), render_markdown(res))
         if self.args.publish:
             import glob
-            import shutil
 
             os.makedirs(self.args.publish, exist_ok=True)
             for path in ["results.json", "results.md"] + [
                     os.path.basename(p) for p in glob.glob(os.path.join(self.workdir, "*.png"))]:
-                shutil.copyfile(os.path.join(self.workdir, path),
-                                os.path.join(self.args.publish, path))
+                with open(os.path.join(self.workdir, path), "rb") as f:
+                    atomic_write(os.path.join(self.args.publish, path), f.read())
         return res
 
     def draw_figures(self, res: dict) -> list[dict]:
@@ -798,13 +799,6 @@ def _jsonable(x):
     except ImportError:
         pass
     return str(x)
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- markdown

@@ -398,8 +398,10 @@ def _num_classes(config) -> int:
 
 def cmd_report(args) -> int:
     from mfdjax.train.report import write_comparison_report, write_run_report
+    from mfdjax.train.rundir import check_no_outside_links
 
     workdir = args.workdir
+    check_no_outside_links(workdir)   # the reports are written into it
     if os.path.exists(os.path.join(workdir, "summary.json")):
         print(write_run_report(workdir))
         return 0

@@ -431,6 +431,11 @@ def _train_locked(config: Any, workdir: str, env: dict, rundir: RunDir | None,
         recorded = rundir.read_json("config.json")
         ck_step = rundir.checkpoint_step()
         summary_old = rundir.read_json("summary.json")
+        # A directory whose every attempt stopped before its first step (e.g. a config
+        # error at step 0) holds no training: a corrected config starts it afresh.
+        if (ck_step is None and summary_old is None
+                and not any(int(seg.get("end_step", 0) or 0) > 0 for seg in segments)):
+            segments = []
         has_run = bool(segments) or ck_step is not None or summary_old is not None
         if recorded is not None and has_run:
             last_status = segments[-1]["status"] if segments else None

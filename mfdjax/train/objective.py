@@ -69,11 +69,63 @@ _READS = {"cosine": "the unit class weights", "pod": "the PEDCC centroids",
           "linear": "the FC kernel"}
 
 
+# The loss function each name hands `loss.kwargs` to (None: it takes no loss.kwargs),
+# and the keywords the trainer sets itself.
+_KWARGS_TO = {
+    "softmax": None, "center": None, "cot": None, "cosine": None,
+    "am_softmax": "am_softmax_loss", "arcface": "arcface_loss",
+    "combined_margin": "combined_margin_loss", "w_softmax": "w_softmax_loss",
+    "l_softmax": "l_softmax_loss", "nac": "nac_loss", "pod": "pod_loss",
+    "pedcc": "pedcc_loss",
+}
+_SET_BY_TRAINER = {"where", "axis_name", "variant"}
+
+
+def _check_loss_kwargs(name: str, kw: dict) -> None:
+    """Every `loss.kwargs` key is a keyword of the loss and every value passes the
+    loss's own checks (one eager call on a tiny batch): a typo or a bad value fails
+    here, before the run directory is written, not at step 0."""
+    import inspect
+
+    import numpy as np
+
+    from mfdjax import losses as L
+
+    target = _KWARGS_TO[name]
+    if target is None:
+        if kw:
+            raise ValueError(f"loss {name!r} takes no `loss.kwargs`, got {sorted(kw)}; "
+                             "remove them (see the loss table in mfdjax.train.objective).")
+        return
+    fn = getattr(L, target)
+    params = inspect.signature(fn).parameters
+    allowed = sorted(k for k, p in params.items()
+                     if p.kind is inspect.Parameter.KEYWORD_ONLY and k not in _SET_BY_TRAINER)
+    unknown = sorted(set(kw) - set(allowed))
+    if unknown:
+        raise ValueError(f"`loss.kwargs` {unknown} are not keywords of {target} (loss "
+                         f"{name!r}); it takes {allowed}. Check the spelling.")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    y = np.array([0, 1, 2, 0], np.int32)
+    w = L.pedcc(3, 3).astype(np.float32)
+    args = (x, y, w) + ((np.float32(0.1),) if name in ("nac", "pod") else ())
+    call_kw = dict(kw)
+    if name == "w_softmax":
+        call_kw.setdefault("alpha", 1.0)
+    try:
+        fn(*args, **call_kw)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"`loss.kwargs` of loss {name!r}: {e}") from None
+
+
 def check_loss_config(config: Any) -> None:
-    """Raises ValueError when the loss name is unknown or the head does not fit it."""
+    """Raises ValueError when the loss name is unknown, the head does not fit it, or a
+    `loss.kwargs` entry is not a keyword of the loss or has a value it refuses."""
     name = config.loss.name
     if name not in REQUIRED_HEAD:
         raise ValueError(f"`loss.name` must be one of {LOSSES}, got {name!r}.")
+    _check_loss_kwargs(name, _kw(config))
     need = REQUIRED_HEAD[name]
     if need is not None and config.model.head != need:
         raise ValueError(

@@ -26,6 +26,19 @@ from typing import Sequence
 import numpy as np
 
 from mfdjax.train.metrics import read_jsonl
+from mfdjax.train.rundir import atomic_write
+
+
+def _save_png(fig, path: str) -> None:
+    """Writes a figure through the run directory's one writer (never through a link)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
 
 __all__ = ["results_table", "write_comparison_report", "write_run_report"]
 
@@ -105,7 +118,7 @@ def write_run_report(workdir: str) -> str:
         ax.grid(alpha=0.3)
     fig.suptitle(summary.get("name", ""))
     fig.tight_layout()
-    fig.savefig(os.path.join(workdir, "curves.png"), dpi=110)
+    _save_png(fig, os.path.join(workdir, "curves.png"))
     plt.close(fig)
 
     corr = _correlations(summary)
@@ -117,7 +130,7 @@ def write_run_report(workdir: str) -> str:
         ax.set_xticks(np.arange(len(corr)))
         ax.set_xticklabels(_map_names(summary, len(corr)), rotation=30, ha="right")
         fig.tight_layout()
-        fig.savefig(os.path.join(workdir, "correlations.png"), dpi=110)
+        _save_png(fig, os.path.join(workdir, "correlations.png"))
         plt.close(fig)
 
     final = summary.get("final", {})
@@ -166,8 +179,7 @@ def write_run_report(workdir: str) -> str:
                   "| " + " | ".join(f"{c:.3f}" for c in corr) + " |", "",
                   "![correlations](correlations.png)", ""]
     path = os.path.join(workdir, "report.md")
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
+    atomic_write(path, "\n".join(lines))
     return path
 
 
@@ -195,7 +207,7 @@ def write_comparison_report(run_dirs: Sequence[str], out_dir: str, *, title: str
         if ax.get_legend_handles_labels()[0]:  # runs without points add no artists
             ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "comparison_curves.png"), dpi=110)
+    _save_png(fig, os.path.join(out_dir, "comparison_curves.png"))
     plt.close(fig)
 
     corrs = [(name, _correlations(s)) for name, s, _ in runs]
@@ -214,7 +226,7 @@ def write_comparison_report(run_dirs: Sequence[str], out_dir: str, *, title: str
         if ax.get_legend_handles_labels()[0]:  # runs without points add no artists
             ax.legend()
         fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "comparison_correlations.png"), dpi=110)
+        _save_png(fig, os.path.join(out_dir, "comparison_correlations.png"))
         plt.close(fig)
 
     lines = [f"# {title}", "",
@@ -239,8 +251,7 @@ def write_comparison_report(run_dirs: Sequence[str], out_dir: str, *, title: str
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines += ["", "![correlations](comparison_correlations.png)", ""]
     path = os.path.join(out_dir, "report.md")
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
+    atomic_write(path, "\n".join(lines))
     return path
 
 

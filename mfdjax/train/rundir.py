@@ -41,8 +41,9 @@ import socket
 import time
 from typing import Any
 
-__all__ = ["RunDir", "RunMismatch", "WorkdirBusy", "Continuation", "atomic_write",
-           "check_continuation", "config_to_dict", "flatten"]
+__all__ = ["RunDir", "RunMismatch", "UnsafeRunDir", "WorkdirBusy", "Continuation",
+           "atomic_write", "check_continuation", "check_no_outside_links", "config_to_dict",
+           "flatten"]
 
 # Fields that change how the run is logged or stored, not what it learns.
 FREE_FIELDS = ("progress_bar", "log_every_steps", "eval_every_epochs", "eval_batch_size",
@@ -64,14 +65,55 @@ class RunMismatch(ValueError):
     """The run directory holds a run with a config that cannot be continued with this one."""
 
 
-def atomic_write(path: str, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+class UnsafeRunDir(ValueError):
+    """The run directory holds a link that would make a write land outside it."""
+
+
+def atomic_write(path: str, data: str | bytes) -> None:
+    """Writes ``data`` to ``path``: a new temporary file in the same directory (created
+    exclusively, so a link planted at its name is never followed), fsync, then
+    ``os.replace``, which replaces whatever is at ``path`` -- a symbolic link included --
+    instead of writing through it. Every file the package writes into a run directory
+    goes through here (or is appended to after being written here)."""
+    import tempfile
+
+    folder, name = os.path.split(os.path.abspath(path))
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def check_no_outside_links(workdir: str) -> None:
+    """Raises :class:`UnsafeRunDir` if any entry under ``workdir`` (the directory itself
+    included) is a symbolic link that resolves outside it: a run directory received from
+    someone else could otherwise make the next resume or report overwrite any file the
+    user can write. Links that stay inside are allowed."""
+    root = os.path.realpath(workdir)
+    if os.path.islink(workdir.rstrip(os.sep)) and not os.path.isdir(root):
+        raise UnsafeRunDir(f"--workdir {workdir} is a symbolic link to {root}, which is not a "
+                           "directory; give the run directory itself.")
+    for here, dirs, files in os.walk(root, followlinks=False):
+        for name in dirs + files:
+            path = os.path.join(here, name)
+            if not os.path.islink(path):
+                continue
+            target = os.path.realpath(path)
+            if os.path.commonpath([root, target]) != root:
+                raise UnsafeRunDir(
+                    f"{path} is a symbolic link to {target}, outside the run directory "
+                    f"{root}: mfdjax never writes through such links. Remove it (rm "
+                    f"{path!r}) if the run came from elsewhere, or train into a new --workdir.")
 
 
 def config_to_dict(config: Any) -> dict:
@@ -194,8 +236,16 @@ class RunDir:
                 self.created = True
             except FileExistsError:         # another trainer made it just now: the lock decides
                 pass
+        check_no_outside_links(self.workdir)
         path = os.path.join(self.workdir, self.LOCK)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:   # never through a link: a planted .lock -> file would be truncated
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            raise UnsafeRunDir(f"{path} is a symbolic link; the lock of a run directory must "
+                               f"be a plain file. Remove it (rm {path!r}) or train into a new "
+                               "--workdir. Nothing was written.") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
