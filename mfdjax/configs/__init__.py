@@ -32,6 +32,9 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     if name.endswith(".py") or os.sep in name:
         if not os.path.exists(name):
             raise ValueError(f"config file {name!r} does not exist.")
+        if os.path.isdir(name) or not name.endswith(".py"):
+            raise ValueError(f"--config {name!r} must be a Python file (.py) defining "
+                             "get_config(), or a shipped config name (mfdjax --help).")
         mod_spec = importlib.util.spec_from_file_location("_mfdjax_user_config", name)
         module = importlib.util.module_from_spec(mod_spec)
         mod_spec.loader.exec_module(module)
@@ -43,13 +46,35 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     if not hasattr(module, "get_config"):
         raise ValueError(f"config {spec!r} has no get_config() function.")
     config = module.get_config(arg) if arg else module.get_config()
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ValueError(f"get_config() of {spec!r} returned a {type(config).__name__}; it "
+                         "must return an ml_collections.ConfigDict (start from "
+                         "mfdjax.configs.base.get_base_config()).")
     return config
 
 
+# An override value longer or more deeply nested than this is refused (a config value is a
+# number, a short string or a small tuple; literal_eval of a huge or deep text can exhaust
+# memory or the recursion limit).
+MAX_OVERRIDE_CHARS = 10_000
+MAX_OVERRIDE_DEPTH = 8
+
+
 def _parse_value(text: str):
+    if len(text) > MAX_OVERRIDE_CHARS:
+        raise ValueError(f"an override value of {len(text):,} characters is longer than "
+                         f"{MAX_OVERRIDE_CHARS:,}; put large settings in a config file.")
+    depth = deepest = 0
+    for ch in text:
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        deepest = max(deepest, depth)
+    if deepest > MAX_OVERRIDE_DEPTH:
+        raise ValueError(f"an override value nested {deepest} deep is refused (at most "
+                         f"{MAX_OVERRIDE_DEPTH}); put it in a config file.")
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         if text.lower() in ("true", "false"):
             return text.lower() == "true"
         if text.lower() in ("none", "null"):

@@ -218,6 +218,9 @@ def validate_config(config: Any) -> None:
         value = _get(config, name, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"`{name}` must be an integer >= 0 ({meaning}), got {value!r}.")
+    seed = config.seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
+        raise ValueError(f"`seed` must be an integer in [0, 2**31), got {seed!r}.")
     lr = config.optimizer.learning_rate
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
         raise ValueError(f"`optimizer.learning_rate` must be a number > 0, got {lr!r}.")

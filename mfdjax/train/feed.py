@@ -81,10 +81,19 @@ class Feed:
             raise ValueError("dataset.train_transform / eval_transform need "
                              "dataset.streaming=True (they run in the HostLoader threads).")
         opener = open_source if self.streaming else load_dataset
-        self.train = opener(d.name, d.train_split, data_dir=d.data_dir, **options)
-        self.test = opener(d.name, d.test_split, data_dir=d.data_dir, **options)
         selection = _selection(d)
         n_val = _validation_size(d)
+        train_options, test_options = dict(options), dict(options)
+        if not self.streaming:
+            # Read only the first N examples where the format allows it, when nothing is
+            # selected before the subset (classes, fraction and validation need the split).
+            whole = n_val or selection["classes"] or selection["train_fraction"]
+            if d.train_subset and not whole:
+                train_options["limit"] = int(d.train_subset)
+            if d.test_subset and not selection["classes"]:
+                test_options["limit"] = int(d.test_subset)
+        self.train = opener(d.name, d.train_split, data_dir=d.data_dir, **train_options)
+        self.test = opener(d.name, d.test_split, data_dir=d.data_dir, **test_options)
         self.val = None
         if self.streaming and (n_val or any(v for k, v in selection.items()
                                             if k != "fraction_seed")):

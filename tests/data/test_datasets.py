@@ -137,7 +137,8 @@ def test_idx_truncated_plain_and_too_long(tmp_path):
     p = tmp_path / "train-images-idx3-ubyte"
     full = p.read_bytes()
     p.write_bytes(full[:-10])
-    with pytest.raises(CorruptDatasetError, match="expected .* bytes"):
+    # An uncompressed file is checked against its header before reading: "truncated".
+    with pytest.raises(CorruptDatasetError, match="truncated"):
         read_idx(p)
     p.write_bytes(full + b"\0")
     with pytest.raises(CorruptDatasetError, match="longer"):

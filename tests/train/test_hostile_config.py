@@ -49,3 +49,40 @@ def test_a_directory_with_no_trained_step_starts_again_with_a_corrected_config(t
         train_and_evaluate(tiny_config(max_steps=3, correlation__enabled=False, seed=7),
                            str(work))
     assert os.path.exists(work / "summary.json")
+
+
+@pytest.mark.parametrize("text,match", [
+    ("dataset.name=" + "a" * 100_000, "100,000 characters"),
+    ("optimizer.boundaries_epochs=" + "(" * 1000 + ")" * 1000, "nested 1000 deep"),
+])
+def test_huge_or_deep_override_values_are_refused(text, match):
+    from mfdjax.configs import parse_overrides
+
+    with pytest.raises(ValueError, match=match):
+        parse_overrides([text])
+
+
+def test_a_seed_out_of_range_is_named():
+    from mfdjax.configs.base import validate_config
+
+    for seed in (10 ** 38, -1):
+        cfg = tiny_config()
+        cfg.seed = seed
+        with pytest.raises(ValueError, match=r"`seed` must be an integer in \[0, 2\*\*31\)"):
+            validate_config(cfg)
+
+
+def test_config_files_that_are_not_python_configs(tmp_path):
+    from mfdjax.configs import load_config
+
+    with pytest.raises(ValueError, match="must be a Python file"):
+        load_config(str(tmp_path))
+    text = tmp_path / "conf.txt"
+    text.write_text("x = 1\n")
+    with pytest.raises(ValueError, match="must be a Python file"):
+        load_config(str(text))
+    as_dict = tmp_path / "as_dict.py"
+    as_dict.write_text("def get_config():\n    return {'seed': 0}\n")
+    with pytest.raises(ValueError, match="returned a dict; it must return an "
+                                         "ml_collections.ConfigDict"):
+        load_config(str(as_dict))

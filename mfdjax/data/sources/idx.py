@@ -60,7 +60,30 @@ def read_idx_header(path) -> tuple[np.dtype, tuple[int, ...]]:
         return _parse_idx_header(f, path)
 
 
-def read_idx(path, *, count: int | None = None) -> np.ndarray:
+# gzip's DEFLATE cannot expand a stream more than ~1032-fold: a header whose data could
+# not fit in the file, even at that ratio, is a lie, refused before anything is allocated.
+_GZIP_MAX_RATIO = 1032
+
+
+def _check_declared_size(path: Path, dims: tuple, dtype, nbytes: int, max_bytes: int) -> None:
+    """Refuses a header whose declared data cannot be in the file or exceeds the budget."""
+    total = int(np.prod(dims, dtype=np.float64)) * dtype.itemsize
+    on_disk = path.stat().st_size
+    header = 4 + 4 * len(dims)
+    possible = (on_disk * _GZIP_MAX_RATIO if path.suffix == ".gz" else on_disk - header)
+    if total > possible:
+        raise CorruptDatasetError(
+            f"{path}: the header declares {dims} ({total:,} bytes of data) but the file has "
+            f"{on_disk:,} bytes, which cannot hold them; the header is wrong or the file is "
+            "truncated: download / reinstall it.")
+    if nbytes > max_bytes:
+        raise CorruptDatasetError(
+            f"{path}: reading {dims} needs {nbytes / 2**30:.1f} GiB, over the budget of "
+            f"{max_bytes / 2**30:.1f} GiB; take fewer images (dataset.train_subset) or raise "
+            "max_bytes.")
+
+
+def read_idx(path, *, count: int | None = None, max_bytes: int = 4 << 30) -> np.ndarray:
     """Reads an IDX array (the MNIST format), gzip-compressed or not.
 
     Format (http://yann.lecun.com/exdb/mnist/): magic ``0x0000TTDD`` (TT the
@@ -71,6 +94,8 @@ def read_idx(path, *, count: int | None = None) -> np.ndarray:
       path: the file.
       count: read only the first ``count`` entries along axis 0 (a gzip file
         is then decompressed only that far).
+      max_bytes: refuse to read more data than this (the header is checked against
+        it, and against what the file can hold, before anything is allocated).
 
     Returns:
       array of shape ``dims`` (``(count,) + dims[1:]`` with ``count``), native
@@ -84,6 +109,7 @@ def read_idx(path, *, count: int | None = None) -> np.ndarray:
         n = dims[0] if count is None else min(int(count), dims[0])
         shape = (n,) + dims[1:]
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        _check_declared_size(path, dims, dtype, nbytes, max_bytes)
         data = _read_exact(f, nbytes, path, f"the IDX data {shape}")
         if count is None:
             try:
@@ -153,6 +179,9 @@ def _load_idx_dataset(name: str, split: str, data_dir, *, limit: int | None = No
     if lbl_dtype != np.uint8 or len(lbl_dims) != 1:
         raise CorruptDatasetError(
             f"{lbl_path}: expected uint8 labels of shape (N,), header says {lbl_dtype} {lbl_dims}.")
+    if img_dims[0] == 0:
+        raise CorruptDatasetError(f"{img_path}: the header declares 0 images; the file is "
+                                  "empty or damaged: download / reinstall it.")
     if img_dims[0] != lbl_dims[0]:
         raise CorruptDatasetError(
             f"{name} {split}: {img_dims[0]} images ({img_path.name}) but {lbl_dims[0]} labels "
