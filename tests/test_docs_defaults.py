@@ -150,3 +150,33 @@ def test_no_page_says_the_pod_authors_iterate_a_repulsion_model(page):
     text = " ".join((DOCS / page).read_text(encoding="utf-8").split())
     assert "authors' iterative repulsion" not in text
     assert "authors' iterative charge-repulsion" not in text
+
+
+# --------------------------------------------------------------------------- loss defaults
+
+def _default(fn, name):
+    return inspect.signature(fn).parameters[name].default
+
+
+# (bullet title, pattern whose groups are the documented values, [(function, parameter)])
+LOSS_DEFAULTS = [
+    ("Scales", r"AM-Softmax uses :math:`s = (\d+)`", [("am_softmax_loss", "scale")]),
+    ("Scales", r"ArcFace and the combined margin :math:`s = (\d+)`",
+     [("arcface_loss", "scale"), ("combined_margin_loss", "scale")]),
+    ("ArcFace past", r"``overflow=\"easy_margin\"`` and ``\"none\"``", []),
+    ("PEDCC-Loss constants", r"``scale=(\d+)``", [("pedcc_loss", "scale")]),
+    ("PEDCC-Loss constants", r"``root=(\d+)``", [("pedcc_loss", "root")]),
+    ("L-Softmax", r"``lam`` \(default (\d+)", [("l_softmax_loss", "lam")]),
+]
+
+
+@pytest.mark.parametrize("title,pattern,targets", LOSS_DEFAULTS,
+                         ids=[f"{t}:{p[:20]}" for t, p, _ in LOSS_DEFAULTS])
+def test_documented_loss_defaults_are_the_signatures(title, pattern, targets):
+    import mfdjax.losses as L
+
+    values = _find(pattern, _bullet(title), f"the {title} default")
+    for name, param in targets:
+        assert float(values[0]) == float(_default(getattr(L, name), param)), (name, param)
+    if title == "ArcFace past":   # the default treatment is insightface's
+        assert _default(L.arcface_loss, "overflow") == "insightface"

@@ -101,8 +101,27 @@ def build_model(config: Any, num_classes: int):
         kwargs["stem"] = m.stem
     head_kwargs = (m.head_kwargs.to_dict() if hasattr(m.head_kwargs, "to_dict")
                    else dict(m.head_kwargs))
-    return models.get(m.name, num_classes=num_classes, head=m.head, head_kwargs=head_kwargs,
-                      dtype=_DTYPES[m.dtype], **kwargs)
+    try:
+        return models.get(m.name, num_classes=num_classes, head=m.head,
+                          head_kwargs=head_kwargs, dtype=_DTYPES[m.dtype], **kwargs)
+    except TypeError as e:   # an option the model family does not have, or a wrong type
+        raise ValueError(f"`model.kwargs` {sorted(kwargs)} / `model.head_kwargs` "
+                         f"{sorted(head_kwargs)} of model {m.name!r}: {e}. The options of "
+                         "each family are in docs/models.rst.") from None
+
+
+def check_model_builds(model: Any, image_shape: tuple, name: str) -> None:
+    """Traces the model's initialisation (nothing is computed): an option whose value the
+    model cannot use fails here, before anything is written, naming the config fields."""
+    dummy = jax.ShapeDtypeStruct((2,) + tuple(image_shape), jnp.float32)
+    key = jax.random.PRNGKey(0)
+    try:
+        jax.eval_shape(lambda x: model.init({"params": key, "dropout": key}, x, train=False),
+                       dummy)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"model {name!r} cannot be built with `model.kwargs` / "
+                         f"`model.head_kwargs` as given: {type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}") from None
 
 
 class _StopSignals:
@@ -210,6 +229,7 @@ def _plan(config: Any) -> dict:
         total_steps = min(total_steps, int(config.max_steps))
 
     model = build_model(config, num_classes)
+    check_model_builds(model, feed.image_shape, config.model.name)
     tx, schedule = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch,
                                   num_epochs=int(config.num_epochs))
     map_names = []
@@ -431,12 +451,11 @@ def _train_locked(config: Any, workdir: str, env: dict, rundir: RunDir | None,
         recorded = rundir.read_json("config.json")
         ck_step = rundir.checkpoint_step()
         summary_old = rundir.read_json("summary.json")
-        # A directory whose every attempt stopped before its first step (e.g. a config
-        # error at step 0) holds no training: a corrected config starts it afresh.
-        if (ck_step is None and summary_old is None
-                and not any(int(seg.get("end_step", 0) or 0) > 0 for seg in segments)):
-            segments = []
-        has_run = bool(segments) or ck_step is not None or summary_old is not None
+        # A directory whose every attempt stopped before its first trained step (e.g. a
+        # config error at step 0) holds no training: any config may start it afresh (the
+        # attempts stay in run.json).
+        has_run = (ck_step is not None or summary_old is not None
+                   or any(int(seg.get("end_step", 0) or 0) > 0 for seg in segments))
         if recorded is not None and has_run:
             last_status = segments[-1]["status"] if segments else None
             run_step = ck_step if ck_step is not None else (

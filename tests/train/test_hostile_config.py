@@ -43,7 +43,7 @@ def test_a_directory_with_no_trained_step_starts_again_with_a_corrected_config(t
     summary = train_and_evaluate(fixed, str(work))
     assert summary["steps"] == 3 and summary["loss"] == "softmax"
     run = json.loads((work / "run.json").read_text())
-    assert [seg["status"] for seg in run["segments"]] == ["completed"]
+    assert [seg["status"] for seg in run["segments"]] == ["failed", "completed"]
     # Once a step is trained, a different config is refused as before.
     with pytest.raises(ValueError, match="different config"):
         train_and_evaluate(tiny_config(max_steps=3, correlation__enabled=False, seed=7),
@@ -86,3 +86,17 @@ def test_config_files_that_are_not_python_configs(tmp_path):
     with pytest.raises(ValueError, match="returned a dict; it must return an "
                                          "ml_collections.ConfigDict"):
         load_config(str(as_dict))
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("x", 1, r"`model.kwargs` \['x'\]"),
+    ("widths", "abc", "cannot be built"),
+])
+def test_bad_model_kwargs_are_refused_before_anything_is_written(tmp_path, field, value,
+                                                                   match):
+    work = tmp_path / "run"
+    cfg = tiny_config()
+    cfg.model.kwargs[field] = value
+    with pytest.raises(ValueError, match=match):
+        train_and_evaluate(cfg, str(work))
+    assert not work.exists()
