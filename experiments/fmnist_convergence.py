@@ -13,7 +13,8 @@ SGD momentum 0.9, lr 0.1, weight decay 5e-4, batch 128, pad-2 crop + flip):
 
 * validation split: 5,000 of the 60,000 training images, class-stratified (500 a class),
   drawn with validation_seed 0 -- the same images for every seed and row;
-* full data: the other 55,000 images; E in {4, 8, 16, 32};
+* full data: the other 55,000 images; E in {4, 8, 16, 32} (64 added by the rule's own
+  extension clause after 16 -> 32 gained 0.58 points);
 * low data: a class-balanced 10 % of those 55,000 (550 a class, fraction_seed 0, the same
   images for every seed), E in {20, 40, 80, 160};
 * the papers' step schedule scaled to E: lr x0.1 at 30 %, 60 % and 90 % of E (the papers:
@@ -44,7 +45,9 @@ TOLERANCE = 0.2   # points of validation top-1 between E and 2E
 SEEDS = 2
 VALIDATION = ("dataset.validation_size=5000", "dataset.validation_seed=0")
 LOW = ("dataset.train_fraction=0.1", "dataset.fraction_seed=0")
-REGIMES = {"full": ((4, 8, 16, 32), (), "full data (55k)"),
+# The ladders, extended by one doubling whenever no doubling met the rule (full data:
+# 16 -> 32 epochs still gained 0.58 points, so 64 was added after those runs).
+REGIMES = {"full": ((4, 8, 16, 32, 64), (), "full data (55k)"),
            "low": ((20, 40, 80, 160), LOW, "10 % data (5.5k)")}
 
 

@@ -22,11 +22,13 @@ def test_the_shortest_doubling_under_the_tolerance_is_chosen():
     res = _res({"full_e4": 90.0, "full_e8": 91.0, "full_e16": 91.15, "full_e32": 91.2})
     r = conv.rule(res)["full"]
     assert r["chosen_epochs"] == 8
-    assert [round(s["change"], 2) for s in r["doublings"]] == [1.0, 0.15, 0.05]
+    assert [round(s["change"], 2) for s in r["doublings"][:3]] == [1.0, 0.15, 0.05]
+    assert r["doublings"][3]["change"] is None   # 32 -> 64 not run: no effect on the choice
     assert r["boundaries_epochs"] == [2.4, 4.8, 7.2]
     assert conv.rule(res)["low"]["chosen_epochs"] is None   # not run: no decision
     assert conv.rule(res)["low"]["status"] == "pending"
-    flat = _res({"full_e4": 90.0, "full_e8": 91.0, "full_e16": 92.0, "full_e32": 93.0})
+    flat = _res({"full_e4": 90.0, "full_e8": 91.0, "full_e16": 92.0, "full_e32": 93.0,
+                 "full_e64": 94.0})
     assert conv.rule(flat)["full"]["status"] == "not reached"
     assert "extend it" in conv.rule_section(flat) and "still to finish" in conv.rule_section(flat)
 
