@@ -316,9 +316,15 @@ def enable_compile_cache(path: str) -> None:
 
 
 def _portable(arg: str) -> str:
-    """A command-line argument with the checkout's absolute path made relative."""
+    """A command-line argument with the checkout's absolute path made relative; any other
+    absolute path (a workdir next to the checkout) relative to the working directory."""
     for base in {os.getcwd(), ROOT}:
         arg = arg.replace(base.rstrip(os.sep) + os.sep, "")
+    head, sep, tail = arg.rpartition("=")
+    path = tail if sep else arg
+    if os.path.isabs(path):
+        path = os.path.relpath(path, os.getcwd())
+        arg = f"{head}={path}" if sep else path
     return arg
 
 

@@ -47,3 +47,13 @@ def test_chosen_reads_a_published_file_and_refuses_an_undecided_rule(tmp_path):
     assert got["epochs"] == 20 and got["boundaries_epochs"] == [6.0, 12.0, 18.0]
     with pytest.raises(ValueError, match="has not chosen"):
         conv.chosen(str(path), "full")
+
+
+def test_recorded_commands_name_no_absolute_path(tmp_path, monkeypatch):
+    import _runner
+
+    monkeypatch.chdir(tmp_path)
+    outside = tmp_path.parent / "runs" / "study"
+    assert _runner._portable(str(outside)) == "../runs/study"
+    assert _runner._portable(f"cifar10={outside}") == "cifar10=../runs/study"
+    assert _runner._portable("seed=3") == "seed=3"
