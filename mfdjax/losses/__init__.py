@@ -7,7 +7,9 @@ matrix is the weights, centroids or centres, one row per class). Per-sample loss
 return shape (B,) (reduce as you like, as optax does); batch-level losses (MFD, SC,
 POD, PEDCC-Loss, Barlow Twins, VICReg) return a scalar. ``where`` (B,) bool: a
 masked row gives 0 and no gradient in a per-sample loss, and leaves the statistics
-of a batch-level one.
+of a batch-level one. Labels outside [0, K) in the rows that are kept raise a
+ValueError when concrete; traced ones (under ``jax.jit``) give NaN -- the row of a
+per-sample loss, the whole scalar of a batch-level one -- with a zero gradient.
 
 One family per module: :mod:`~mfdjax.losses.mfd`, :mod:`~mfdjax.losses.pod`,
 :mod:`~mfdjax.losses.softmax`, :mod:`~mfdjax.losses.cosine_margin` (AM-Softmax,

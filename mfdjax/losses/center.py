@@ -3,15 +3,8 @@
 Wen, Zhang, Li and Qiao, "A Discriminative Feature Learning Approach for Deep Face
 Recognition", ECCV 2016: a baseline of the MFD and POD papers' margin tables.
 
-Argument order: ``(features, labels, class_matrix, *, hyper-parameters, where)`` --
-labels right after the predictions, as in optax and pytorch-metric-learning. Each
-returns the per-sample loss, shape (B,); the caller chooses the reduction, as optax
-does. ``where`` (B,) bool: a False row gives 0 and no gradient whatever its label.
-Half-precision inputs are computed in float32.
-
-Labels: concrete labels outside [0, K) (in the rows ``where`` keeps) raise a
-ValueError; traced ones (under ``jax.jit``) give NaN on their row with a zero
-gradient, the other rows unchanged.
+Argument order, ``where`` and the label rule (concrete out-of-range labels raise,
+traced ones give NaN rows) are those of every loss: see :mod:`mfdjax.losses`.
 
 :func:`center_update` (not a loss) ignores rows with out-of-range labels, as it
 ignores masked rows.

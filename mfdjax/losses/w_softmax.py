@@ -4,15 +4,8 @@ X. Li and W. Wang, "Learning Discriminative Features Via Weights-biased Softmax 
 (arXiv 1904.11138). The paper's text lost eq. 1 in extraction; the loss is reconstructed
 from the properties the paper states, each of them tested.
 
-Argument order: ``(features, labels, class_matrix, *, hyper-parameters, where)`` --
-labels right after the predictions, as in optax and pytorch-metric-learning. Each
-returns the per-sample loss, shape (B,); the caller chooses the reduction, as optax
-does. ``where`` (B,) bool: a False row gives 0 and no gradient whatever its label.
-Half-precision inputs are computed in float32.
-
-Labels: concrete labels outside [0, K) (in the rows ``where`` keeps) raise a
-ValueError; traced ones (under ``jax.jit``) give NaN on their row with a zero
-gradient, the other rows unchanged.
+Argument order, ``where`` and the label rule (concrete out-of-range labels raise,
+traced ones give NaN rows) are those of every loss: see :mod:`mfdjax.losses`.
 
 Numerics: normalisation divides by ``sqrt(max(||v||^2, 1e-12))``, and a row whose
 norm is at most ``sqrt(eps)`` of the compute dtype (3.5e-4 in float32; an all-zero

@@ -48,7 +48,7 @@ import shutil
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -110,14 +110,23 @@ def build_model(config: Any, num_classes: int):
                          "each family are in docs/models.rst.") from None
 
 
-def check_model_builds(model: Any, image_shape: tuple, name: str) -> None:
-    """Traces the model's initialisation (nothing is computed): an option whose value the
-    model cannot use fails here, before anything is written, naming the config fields."""
-    dummy = jax.ShapeDtypeStruct((2,) + tuple(image_shape), jnp.float32)
-    key = jax.random.PRNGKey(0)
+def check_model_builds(model: Any, image_shape: tuple, name: str,
+                       levels: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Traces the model (nothing is computed): once per feature level asked for, which
+    also gives the names of the maps it sows there, else its initialisation alone. An
+    option whose value the model cannot use fails here, before anything is written,
+    naming the config fields.
+
+    Returns:
+      ``{level: names of the maps sown at that level}``.
+    """
     try:
-        jax.eval_shape(lambda x: model.init({"params": key, "dropout": key}, x, train=False),
-                       dummy)
+        if not levels:
+            dummy = jax.ShapeDtypeStruct((2,) + tuple(image_shape), jnp.float32)
+            key = jax.random.PRNGKey(0)
+            jax.eval_shape(
+                lambda x: model.init({"params": key, "dropout": key}, x, train=False), dummy)
+        return {level: _sown_names(model, image_shape, level) for level in set(levels)}
     except (TypeError, ValueError) as e:
         raise ValueError(f"model {name!r} cannot be built with `model.kwargs` / "
                          f"`model.head_kwargs` as given: {type(e).__name__}: "
@@ -229,7 +238,6 @@ def _plan(config: Any) -> dict:
         total_steps = min(total_steps, int(config.max_steps))
 
     model = build_model(config, num_classes)
-    check_model_builds(model, feed.image_shape, config.model.name)
     tx, schedule = make_optimizer(config.optimizer, steps_per_epoch=steps_per_epoch,
                                   num_epochs=int(config.num_epochs))
     map_names = []
@@ -242,8 +250,10 @@ def _plan(config: Any) -> dict:
         check_level(config.correlation.features)
         needs.append(("correlation.features", config.correlation.features,
                       "set correlation.enabled=False"))
+    sown = check_model_builds(model, feed.image_shape, config.model.name,
+                              [level for _, level, _ in needs])
     for field, level, fix in needs:
-        names = _sown_names(model, feed.image_shape, level)
+        names = sown[level]
         if not names:
             raise ValueError(f"`{field}`={level!r}: model {config.model.name!r} sows no feature "
                              f"maps at that level; {fix}, or use a model that sows them "

@@ -83,7 +83,7 @@ _SET_BY_TRAINER = {"where", "axis_name", "variant"}
 
 def _check_loss_kwargs(name: str, kw: dict) -> None:
     """Every `loss.kwargs` key is a keyword of the loss and every value passes the
-    loss's own checks (one eager call on a tiny batch): a typo or a bad value fails
+    loss's own checks (one trace on a tiny batch): a typo or a bad value fails
     here, before the run directory is written, not at step 0."""
     import inspect
 
@@ -113,8 +113,8 @@ def _check_loss_kwargs(name: str, kw: dict) -> None:
     call_kw = dict(kw)
     if name == "w_softmax":
         call_kw.setdefault("alpha", 1.0)
-    try:
-        fn(*args, **call_kw)
+    try:   # traced, not run: the argument checks are trace-time, nothing is computed
+        jax.eval_shape(lambda *a: fn(*a, **call_kw), *args)
     except (ValueError, TypeError) as e:
         raise ValueError(f"`loss.kwargs` of loss {name!r}: {e}") from None
 
